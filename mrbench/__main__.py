@@ -1,0 +1,3 @@
+from mrbench.cli import main
+
+main()
