@@ -34,3 +34,14 @@ def shared_data() -> Path:
 def shared_dir() -> Path:
     """../shared itself (golden cases, real predictions)."""
     return require_shared()
+
+
+def run_cli(argv: list[str]) -> int:
+    """Run the ``mrbench`` entry point in-process and return its exit code (0 on success)."""
+    from mrbench.cli import main
+
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return 0 if exc.code is None else int(exc.code)
+    return 0

@@ -283,9 +283,15 @@ def _array_shape(path: Path, key: str) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype from the .npy header, without reading the data."""
     import zipfile
 
-    def header(handle) -> tuple[tuple[int, ...], np.dtype]:
+    def header(handle) -> tuple[tuple[int, ...], np.dtype]:  # noqa: ANN001
         version = np.lib.format.read_magic(handle)
-        shape, _, dtype = np.lib.format._read_array_header(handle, version)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+        else:  # rare utf-8 header (format 3.0): read the array itself
+            array = _read_array(path, key)
+            return array.shape, array.dtype
         return tuple(shape), dtype
 
     if path.suffix == ".npy":

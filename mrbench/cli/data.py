@@ -1,0 +1,105 @@
+"""``mrbench data``: download annotation files, describe datasets, pack features."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.group()
+def data() -> None:
+    """Annotation files, dataset statistics and feature packing."""
+
+
+@data.command()
+@click.argument("name")
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Target directory (default: $MRBENCH_DATA/NAME or ~/.cache/mrbench/data/NAME).")
+@click.option("--from", "source", default=None,
+              help="Base URL or local directory to fetch from instead of the official URLs.")
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Network timeout (s).")
+def download(name: str, dest: Path | None, source: str | None, timeout: float) -> None:
+    """Fetch the annotation files of dataset NAME and verify their sha256 checksums."""
+    from mrbench.data.catalog import get_spec
+    from mrbench.data.download import download as run_download
+
+    spec = get_spec(name)
+    click.echo(f"{spec.title}: {len(spec.files)} file(s); license: {spec.license}")
+    for result in run_download(name, dest, source, timeout=timeout, progress=True):
+        click.echo(f"  {result.status:<11} {result.path}")
+
+
+@data.command()
+@click.argument("name_or_dir")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Directory holding the downloaded files of a catalog dataset.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the statistics as JSON.")
+def info(name_or_dir: str, root: Path | None, json_out: Path | None) -> None:
+    """Split sizes, query/video counts, window length and position statistics.
+
+    NAME_OR_DIR is a catalog name (qvhighlights, charades_sta, tacos, activitynet) or a mrbench
+    dataset directory (e.g. the output of `mrbench synth` or `mrbench mask`).
+    """
+    from mrbench.data.catalog import CATALOG, get_spec, load_split
+    from mrbench.data.dataset import DatasetDir, is_dataset_dir
+    from mrbench.data.stats import format_stats, split_stats
+    from mrbench.io import atomic_write_text
+
+    if is_dataset_dir(name_or_dir):
+        directory = DatasetDir(name_or_dir)
+        meta = directory.info()
+        title = (f"{name_or_dir} ({meta.kind} dataset '{meta.name}', clip {meta.clip_len} s, "
+                 f"video features {meta.video_features})")
+        splits = {s: directory.load(s, require_windows=False).records for s in directory.splits()}
+    elif name_or_dir in CATALOG:
+        spec = get_spec(name_or_dir)
+        feats = ", ".join(f"{k} {v}" for k, v in {**spec.video_features, **spec.text_features}.items())
+        title = f"{spec.title}: clip {spec.clip_len} s, max clips {spec.max_clips}, features {feats}"
+        splits = {s: load_split(name_or_dir, s, root).records for s in spec.splits}
+    else:
+        raise click.BadParameter(
+            f"{name_or_dir!r} is neither a dataset directory nor one of {', '.join(CATALOG)}",
+            param_hint="NAME_OR_DIR",
+        )
+    stats = {split: split_stats(records) for split, records in splits.items()}
+    click.echo(format_stats(title, stats))
+    if json_out:
+        payload = {split: (s.as_dict() if s else None) for split, s in stats.items()}
+        atomic_write_text(json_out, json.dumps(payload, indent=2) + "\n")
+
+
+@data.command()
+@click.option("--features", "features_root", required=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Per-file feature root (<root>/<type>/<vid>.npz).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--annotations", "annotation_files", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Pack only the videos and queries of these files (default: every file found).")
+@click.option("--type", "types", multiple=True, help="Video feature types (default: all).")
+@click.option("--dtype", type=click.Choice(["float32", "float16"]), default=None,
+              help="Store in this dtype (default: as found).")
+def pack(features_root: Path, out: Path, annotation_files: tuple[Path, ...], types: tuple[str, ...],
+         dtype: str | None) -> None:
+    """Pack per-video features into memory-mapped arrays plus a Parquet index."""
+    from mrbench.data.features import TEXT_TYPE, FeatureStore, pack_features
+    from mrbench.data.schema import read_annotations
+
+    store = FeatureStore(features_root)
+    types = types or tuple(store.video_types())
+    if not types:
+        raise click.UsageError(f"no feature type directories under {features_root}")
+    if annotation_files:
+        records = [r for path in annotation_files for r in read_annotations(path)]
+        vids = list(dict.fromkeys(r.vid for r in records))
+        qids: list[object] = list(dict.fromkeys(r.qid for r in records))
+    else:
+        vids = sorted({p.stem for p in (features_root / types[0]).iterdir() if p.suffix in (".npz", ".npy")})
+        text_dir = features_root / TEXT_TYPE
+        stems = sorted(p.stem for p in text_dir.glob("qid*")) if text_dir.is_dir() else []
+        qids = [stem[3:] for stem in stems]
+    pack_features(features_root, out, vids, qids, types, dtype=dtype, progress=True)
+    click.echo(f"packed {len(vids)} videos ({', '.join(types)}) and {len(qids)} queries into {out}")

@@ -1,0 +1,387 @@
+"""Submission entries: the ``submission.yaml`` schema, the ground-truth store and ``check``.
+
+Layout of a submissions directory::
+
+    submissions/<entry>/submission.yaml            metadata (schema below)
+    submissions/<entry>/preds_seed<k>.jsonl        standard predictions, one file per seed
+    submissions/<entry>/preds_masked_seed<k>.jsonl predictions on the masked variant, per seed
+    submissions/_datasets/<name>/source.yaml       what the dataset is and how it was made
+    submissions/_datasets/<name>/dataset.json      DatasetInfo of the source dataset
+    submissions/_datasets/<name>/annotations/<split>.jsonl            ground truth
+    submissions/_datasets/<name>/<variant>/{dataset.json, manifest.json, annotations/<split>.jsonl}
+
+``_datasets`` holds the ground truth every entry is scored against: for generated (synthetic)
+datasets the generated annotation files and the masked variant's manifest, without features, so
+that ``mrbench leaderboard build`` needs neither the features nor a regeneration. Directories whose
+names start with ``_`` or ``.`` are not entries.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mrbench.errors import MrbenchError, ValidationError
+
+SUBMISSION_FILE = "submission.yaml"
+DATASETS_DIR = "_datasets"
+SOURCE_FILE = "source.yaml"
+DEFAULT_PREDICTIONS = "preds_seed{seed}.jsonl"
+DEFAULT_MASKED = "preds_masked_seed{seed}.jsonl"
+KINDS = ("baseline", "model")
+COLUMN_PROFILES = ("qvhighlights", "charades_sta")
+_ENTRY_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_URL = re.compile(r"^https?://\S+$")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of ``submission.yaml``: whether it is required and what it holds."""
+
+    required: bool
+    kind: str  # "str", "url", "bool", "date", "seeds", "strlist", "kind", "pattern"
+    help: str
+
+
+#: The ``submission.yaml`` schema (key -> definition); unknown keys are errors.
+SCHEMA: dict[str, Field] = {
+    "name": Field(True, "str", "display name, e.g. 'TD-DETR (tiny preset)'"),
+    "model": Field(True, "str", "model identifier, e.g. tddetr"),
+    "kind": Field(True, "kind", "'model' or 'baseline'"),
+    "paper": Field(False, "url", "link to the paper (http(s) URL) or null"),
+    "code": Field(False, "url", "link to the code (http(s) URL) or null"),
+    "features": Field(True, "strlist", "feature types used (video and text), [] for blind baselines"),
+    "dataset": Field(True, "str", "dataset name: a directory under submissions/_datasets/"),
+    "split": Field(True, "str", "the split the predictions are for"),
+    "seeds": Field(True, "seeds", "training seeds, one prediction file each"),
+    "predictions": Field(False, "pattern", f"file name pattern with {{seed}} (default {DEFAULT_PREDICTIONS})"),
+    "masked_predictions": Field(False, "pattern", f"pattern for the masked variant (default {DEFAULT_MASKED}); null for none"),
+    "masked_variant": Field(False, "str", "variant directory under the dataset (default 'masked')"),
+    "date": Field(True, "date", "date of the run, YYYY-MM-DD"),
+    "submitted_by": Field(True, "str", "who ran it"),
+    "test_answers_used": Field(True, "bool", "whether the evaluated split's answers were used to select anything"),
+    "self_scored": Field(True, "bool", "whether the submitter scored against public ground truth themselves"),
+    "notes": Field(False, "str", "free text"),
+}
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A validated entry."""
+
+    entry_id: str
+    root: Path
+    name: str
+    model: str
+    kind: str
+    features: tuple[str, ...]
+    dataset: str
+    split: str
+    seeds: tuple[int, ...]
+    date: str
+    submitted_by: str
+    test_answers_used: bool
+    self_scored: bool
+    predictions: str = DEFAULT_PREDICTIONS
+    masked_predictions: str | None = DEFAULT_MASKED
+    masked_variant: str = "masked"
+    paper: str | None = None
+    code: str | None = None
+    notes: str | None = None
+
+    @property
+    def yaml_path(self) -> Path:
+        return self.root / SUBMISSION_FILE
+
+    def prediction_path(self, seed: int) -> Path:
+        """Standard predictions of one seed."""
+        return self.root / self.predictions.format(seed=seed)
+
+    def masked_path(self, seed: int) -> Path | None:
+        """Masked-variant predictions of one seed (``None`` when the entry has none)."""
+        if self.masked_predictions is None:
+            return None
+        return self.root / self.masked_predictions.format(seed=seed)
+
+    def metadata(self) -> dict[str, Any]:
+        """The yaml fields (for tables and the long-form results)."""
+        return {
+            "entry": self.entry_id,
+            "name": self.name,
+            "model": self.model,
+            "kind": self.kind,
+            "paper": self.paper,
+            "code": self.code,
+            "features": list(self.features),
+            "dataset": self.dataset,
+            "split": self.split,
+            "seeds": list(self.seeds),
+            "date": self.date,
+            "submitted_by": self.submitted_by,
+            "test_answers_used": self.test_answers_used,
+            "self_scored": self.self_scored,
+            "notes": self.notes,
+        }
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A ground-truth store under ``submissions/_datasets/<name>``."""
+
+    name: str
+    root: Path
+    title: str
+    columns: str
+    clip_len: float
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def gt_path(self, split: str) -> Path:
+        return self.root / "annotations" / f"{split}.jsonl"
+
+    def variant_dir(self, variant: str) -> Path:
+        return self.root / variant
+
+
+# --------------------------------------------------------------------------------------------
+# yaml with line numbers
+
+
+def _load_yaml_with_lines(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """Parse a yaml mapping; also return the 1-based line of each top-level key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValidationError("no such file", file=path) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = None if mark is None else mark.line + 1
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValidationError(f"invalid YAML ({problem})", file=path, line=line) from None
+    if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
+        raise ValidationError("expected a mapping of fields at the top level", file=path)
+    lines = {key.value: key.start_mark.line + 1 for key, _ in node.value if isinstance(key, yaml.ScalarNode)}
+    return data, lines
+
+
+def _check_value(name: str, spec: Field, value: Any, fail: Any) -> Any:
+    """Validate and normalize one field; ``fail(message)`` builds the error."""
+    if value is None:
+        if spec.required:
+            raise fail("must not be empty")
+        return None
+    if spec.kind in ("str", "url", "pattern"):
+        if not isinstance(value, str) or not value.strip():
+            raise fail(f"must be a non-empty string, got {value!r}")
+        if spec.kind == "url" and not _URL.match(value):
+            raise fail(f"must be an http(s) URL, got {value!r}")
+        if spec.kind == "pattern":
+            if "/" in value or "\\" in value or value.startswith("."):
+                raise fail(f"must be a plain file name inside the entry, got {value!r}")
+            try:
+                value.format(seed=0)
+            except (KeyError, IndexError, ValueError):
+                raise fail(f"may only use the placeholder {{seed}}, got {value!r}") from None
+        return value
+    if spec.kind == "kind":
+        if value not in KINDS:
+            raise fail(f"must be one of {', '.join(KINDS)}, got {value!r}")
+        return value
+    if spec.kind == "bool":
+        if not isinstance(value, bool):
+            raise fail(f"must be true or false, got {value!r}")
+        return value
+    if spec.kind == "date":
+        if isinstance(value, _dt.datetime):
+            value = value.date()
+        if isinstance(value, _dt.date):
+            return value.isoformat()
+        if isinstance(value, str):
+            try:
+                return _dt.date.fromisoformat(value).isoformat()
+            except ValueError:
+                pass
+        raise fail(f"must be a date YYYY-MM-DD, got {value!r}")
+    if spec.kind == "strlist":
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise fail(f"must be a list of strings, got {value!r}")
+        return tuple(value)
+    if spec.kind == "seeds":
+        if (
+            not isinstance(value, list)
+            or not value
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+        ):
+            raise fail(f"must be a non-empty list of non-negative integers, got {value!r}")
+        if len(set(value)) != len(value):
+            raise fail(f"has repeated seeds: {value!r}")
+        return tuple(value)
+    raise AssertionError(spec.kind)
+
+
+def load_submission(entry_dir: str | os.PathLike[str]) -> Submission:
+    """Read and validate ``<entry_dir>/submission.yaml`` (schema only; files are checked by
+    :func:`check_submission`). Errors name the file, the line and the field."""
+    root = Path(entry_dir)
+    path = root / SUBMISSION_FILE
+    if not _ENTRY_ID.match(root.name):
+        raise ValidationError(
+            f"entry directory name {root.name!r} must match {_ENTRY_ID.pattern} (lower case, digits, . _ -)",
+            file=root,
+        )
+    data, lines = _load_yaml_with_lines(path)
+    unknown = sorted(set(data) - set(SCHEMA))
+    if unknown:
+        key = unknown[0]
+        raise ValidationError(
+            f"unknown field (allowed: {', '.join(SCHEMA)})", file=path, line=lines.get(key), field=key
+        )
+    values: dict[str, Any] = {}
+    for name, spec in SCHEMA.items():
+        if name not in data:
+            if spec.required:
+                raise ValidationError(f"missing field ({spec.help})", file=path, field=name)
+            continue
+
+        def fail(message: str, _name: str = name) -> ValidationError:
+            return ValidationError(message, file=path, line=lines.get(_name), field=_name)
+
+        values[name] = _check_value(name, spec, data[name], fail)
+    if values.get("predictions") is None:
+        values.pop("predictions", None)
+    if "masked_predictions" in data and data["masked_predictions"] is None:
+        values["masked_predictions"] = None
+    elif values.get("masked_predictions") is None:
+        values.pop("masked_predictions", None)
+    if values.get("masked_variant") is None:
+        values.pop("masked_variant", None)
+    sub = Submission(entry_id=root.name, root=root, **values)
+    for key in ("predictions", "masked_predictions"):
+        pattern = getattr(sub, key)
+        if pattern is not None and len(sub.seeds) > 1 and "{seed}" not in pattern:
+            raise ValidationError(
+                "must contain {seed} when there are several seeds", file=path, line=lines.get(key), field=key
+            )
+    if sub.masked_predictions is not None and sub.masked_predictions == sub.predictions:
+        raise ValidationError(
+            "must differ from 'predictions'", file=path, line=lines.get("masked_predictions"), field="masked_predictions"
+        )
+    return sub
+
+
+def load_dataset_ref(submissions_root: str | os.PathLike[str], name: str) -> DatasetRef:
+    """Read ``_datasets/<name>/source.yaml``: ``title``, ``columns`` (a column profile),
+    ``clip_len`` and free-form ``provenance`` (how the ground truth was made)."""
+    root = Path(submissions_root) / DATASETS_DIR / name
+    path = root / SOURCE_FILE
+    if not path.is_file():
+        raise MrbenchError(f"dataset {name!r} is not in {Path(submissions_root) / DATASETS_DIR} (no {path})")
+    data, lines = _load_yaml_with_lines(path)
+    for key in ("title", "columns", "clip_len"):
+        if key not in data:
+            raise ValidationError("missing field", file=path, field=key)
+    if data["columns"] not in COLUMN_PROFILES:
+        raise ValidationError(
+            f"must be one of {', '.join(COLUMN_PROFILES)}", file=path, line=lines.get("columns"), field="columns"
+        )
+    clip_len = data["clip_len"]
+    if not isinstance(clip_len, (int, float)) or isinstance(clip_len, bool) or clip_len <= 0:
+        raise ValidationError("must be a positive number", file=path, line=lines.get("clip_len"), field="clip_len")
+    return DatasetRef(
+        name=name,
+        root=root,
+        title=str(data["title"]),
+        columns=data["columns"],
+        clip_len=float(clip_len),
+        provenance=data.get("provenance") or {},
+    )
+
+
+def find_entries(submissions_root: str | os.PathLike[str]) -> list[Path]:
+    """Entry directories under a submissions root, sorted by name."""
+    root = Path(submissions_root)
+    if not root.is_dir():
+        raise MrbenchError(f"{root} is not a directory")
+    return sorted(
+        p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))
+    )
+
+
+def resolve_files(sub: Submission, ref: DatasetRef) -> None:
+    """Check that every file the entry names exists (predictions, ground truth, variant)."""
+    yaml_path = sub.yaml_path
+    if not ref.gt_path(sub.split).is_file():
+        raise ValidationError(
+            f"dataset {ref.name!r} has no ground truth for this split ({ref.gt_path(sub.split)} is absent)",
+            file=yaml_path,
+            field="split",
+        )
+    for seed in sub.seeds:
+        path = sub.prediction_path(seed)
+        if not path.is_file():
+            raise ValidationError(f"prediction file for seed {seed} is absent: {path}", file=yaml_path, field="predictions")
+        masked = sub.masked_path(seed)
+        if masked is not None and not masked.is_file():
+            raise ValidationError(
+                f"masked prediction file for seed {seed} is absent: {masked} (set masked_predictions: null if there are none)",
+                file=yaml_path,
+                field="masked_predictions",
+            )
+    if sub.masked_predictions is not None:
+        variant = ref.variant_dir(sub.masked_variant)
+        if not (variant / "manifest.json").is_file():
+            raise ValidationError(
+                f"dataset {ref.name!r} has no masked variant {sub.masked_variant!r} ({variant / 'manifest.json'} is absent)",
+                file=yaml_path,
+                field="masked_variant",
+            )
+
+
+def entry_root_of(entry_dir: Path) -> Path:
+    """The submissions root an entry lives in (its parent directory)."""
+    return entry_dir.resolve().parent
+
+
+def check_submission(entry_dir: str | os.PathLike[str], submissions_root: str | os.PathLike[str] | None = None) -> Submission:
+    """Validate one entry completely: the yaml schema, the files it names, the dataset it refers
+    to, and every prediction file against the ground truth (by scoring it, as the build does)."""
+    from mrbench.leaderboard.build import score_run
+
+    entry = Path(entry_dir)
+    root = Path(submissions_root) if submissions_root is not None else entry_root_of(entry)
+    sub = load_submission(entry)
+    try:
+        ref = load_dataset_ref(root, sub.dataset)
+    except MrbenchError as exc:
+        raise ValidationError(str(exc), file=sub.yaml_path, field="dataset") from None
+    resolve_files(sub, ref)
+    for seed in sub.seeds:
+        score_run(sub, ref, seed)
+    return sub
+
+
+def check_path(path: str | os.PathLike[str]) -> list[Submission]:
+    """Check one entry (a directory holding ``submission.yaml``) or every entry of a
+    submissions root. Raises at the first invalid entry."""
+    path = Path(path)
+    if (path / SUBMISSION_FILE).is_file():
+        return [check_submission(path)]
+    if not path.is_dir():
+        raise MrbenchError(f"{path} is not a directory")
+    entries = find_entries(path)
+    if not entries:
+        raise MrbenchError(f"{path} holds no {SUBMISSION_FILE} and no entry directories")
+    out = []
+    for entry in entries:
+        if not (entry / SUBMISSION_FILE).is_file():
+            raise ValidationError(f"entry directory without {SUBMISSION_FILE}", file=entry)
+        out.append(check_submission(entry, path))
+    return out

@@ -1,0 +1,34 @@
+"""Pure vectorized numpy metrics for video moment retrieval and highlight detection (no I/O).
+
+Every function works on padded arrays over all queries at once (``[n_queries, ...]`` plus a
+validity mask) and returns unrounded fractions; the scoring layer multiplies by 100 and rounds
+like the reference evaluator.
+"""
+
+from mrbench.metrics.debiased import debiased_recall_at_1
+from mrbench.metrics.highlight import highlight_ap, highlight_hit_at_1
+from mrbench.metrics.iou import cross_iou, paired_iou
+from mrbench.metrics.retrieval import (
+    MAP_THRESHOLDS,
+    average_precision,
+    best_gt_for_top1,
+    bucket_window_mask,
+    recall_at_5,
+    threshold_hits,
+)
+from mrbench.metrics.spurious import center_in_mask
+
+__all__ = [
+    "MAP_THRESHOLDS",
+    "average_precision",
+    "best_gt_for_top1",
+    "bucket_window_mask",
+    "center_in_mask",
+    "cross_iou",
+    "debiased_recall_at_1",
+    "highlight_ap",
+    "highlight_hit_at_1",
+    "paired_iou",
+    "recall_at_5",
+    "threshold_hits",
+]
