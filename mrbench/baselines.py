@@ -1,0 +1,136 @@
+"""Blind baselines: predictions that never look at the video or the query text.
+
+They are the floor every model must beat, and they make the spurious columns readable: a blind
+prediction is the same on the original and on the masked video, so its spurious mAP equals its
+standard mAP (ratio 1). Everything a baseline learns comes from the training split only.
+
+- **position prior**: the training windows normalized by video duration, quantized on a grid of
+  ``bins`` cells; the top-10 most frequent (start, end) cells, scaled to the video, scored by
+  their frequency. Its top-1 is the most frequent normalized window. Saliency per clip = the share
+  of training queries whose windows cover that normalized position.
+- **whole video**: one window ``[0, duration]``; every clip equally salient.
+- **uniform random** (seeded): ten windows with ``start < end`` drawn uniformly in
+  ``[0, duration]``, random scores and saliency; the draw depends on ``(seed, qid)`` only, so a
+  query gets the same prediction in every split file and in the masked variant.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mrbench.data.schema import Query
+from mrbench.errors import MrbenchError
+
+BASELINES = ("position_prior", "whole_video", "uniform_random")
+TOP_K = 10
+DEFAULT_BINS = 20
+_PROFILE_BINS = 200
+
+
+def n_clips(duration: float, clip_len: float) -> int:
+    """Clips of a video: ``ceil(duration / clip_len)`` (at least one)."""
+    return max(1, math.ceil(duration / clip_len - 1e-9))
+
+
+def _pred(query: Query, windows: list[list[float]], saliency: list[float]) -> dict[str, Any]:
+    return {
+        "qid": query.qid,
+        "query": query.query,
+        "vid": query.vid,
+        "pred_relevant_windows": [[round(s, 4), round(e, 4), round(c, 6)] for s, e, c in windows],
+        "pred_saliency_scores": [round(v, 6) for v in saliency],
+    }
+
+
+@dataclass(frozen=True)
+class PositionPrior:
+    """The position prior fitted on a training split (see the module docstring)."""
+
+    cells: tuple[tuple[int, int, float], ...]  # (start cell, end cell, frequency), most frequent first
+    bins: int
+    coverage: tuple[float, ...]  # share of training queries covering each of _PROFILE_BINS positions
+
+    @classmethod
+    def fit(cls, train: Iterable[Query], bins: int = DEFAULT_BINS) -> PositionPrior:
+        """Count quantized normalized windows; ties are broken by (start, end) ascending."""
+        counts: Counter[tuple[int, int]] = Counter()
+        covered = np.zeros(_PROFILE_BINS)
+        centers = (np.arange(_PROFILE_BINS) + 0.5) / _PROFILE_BINS
+        n_queries = 0
+        for query in train:
+            if not query.windows:
+                continue
+            n_queries += 1
+            hit = np.zeros(_PROFILE_BINS, dtype=bool)
+            for start, end in query.windows:
+                s, e = start / query.duration, min(end / query.duration, 1.0)
+                cs = min(int(round(s * bins)), bins - 1)
+                ce = max(int(round(e * bins)), cs + 1)
+                counts[(cs, ce)] += 1
+                hit |= (centers >= s) & (centers <= e)
+            covered += hit
+        if not counts:
+            raise MrbenchError("the training split has no windows to fit a position prior on")
+        total = sum(counts.values())
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TOP_K]
+        cells = tuple((s, e, n / total) for (s, e), n in ranked)
+        return cls(cells=cells, bins=bins, coverage=tuple(float(v) for v in covered / n_queries))
+
+    def predict(self, query: Query, clip_len: float) -> dict[str, Any]:
+        d = query.duration
+        windows = [[s / self.bins * d, min(e / self.bins, 1.0) * d, freq] for s, e, freq in self.cells]
+        clips = n_clips(d, clip_len)
+        centers = (np.arange(clips) + 0.5) * clip_len / d
+        index = np.clip((centers * _PROFILE_BINS).astype(int), 0, _PROFILE_BINS - 1)
+        saliency = np.asarray(self.coverage)[index]
+        return _pred(query, windows, saliency.tolist())
+
+
+def whole_video(query: Query, clip_len: float) -> dict[str, Any]:
+    """One window covering the whole video; flat saliency."""
+    return _pred(query, [[0.0, float(query.duration), 1.0]], [1.0] * n_clips(query.duration, clip_len))
+
+
+def uniform_random(query: Query, clip_len: float, seed: int) -> dict[str, Any]:
+    """Ten uniform windows (sorted endpoint pairs) with random scores, seeded by (seed, qid)."""
+    rng = np.random.default_rng([seed, zlib.crc32(str(query.qid).encode())])
+    d = float(query.duration)
+    points = np.sort(rng.uniform(0.0, d, size=(TOP_K, 2)), axis=1)
+    points[:, 1] = np.maximum(points[:, 1], np.minimum(points[:, 0] + 1e-3, d))
+    scores = np.sort(rng.uniform(size=TOP_K))[::-1]
+    windows = [[float(s), float(e), float(c)] for (s, e), c in zip(points, scores, strict=True)]
+    saliency = rng.uniform(size=n_clips(d, clip_len))
+    return _pred(query, windows, saliency.tolist())
+
+
+def predict_baseline(
+    name: str,
+    queries: Iterable[Query],
+    *,
+    clip_len: float,
+    train: Iterable[Query] | None = None,
+    seed: int = 0,
+    bins: int = DEFAULT_BINS,
+) -> list[dict[str, Any]]:
+    """Prediction dicts (community format) of one baseline for every query of a split.
+
+    ``train`` (the training split) is required by ``position_prior``; ``seed`` is used by
+    ``uniform_random`` only.
+    """
+    if name not in BASELINES:
+        raise MrbenchError(f"unknown baseline {name!r} (known: {', '.join(BASELINES)})")
+    if name == "position_prior":
+        if train is None:
+            raise MrbenchError("the position prior needs the training split")
+        prior = PositionPrior.fit(train, bins=bins)
+        return [prior.predict(q, clip_len) for q in queries]
+    if name == "whole_video":
+        return [whole_video(q, clip_len) for q in queries]
+    return [uniform_random(q, clip_len, seed) for q in queries]

@@ -1,0 +1,96 @@
+"""``mrbench submission`` (check entries, write baseline entries) and ``mrbench leaderboard``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {text!r}") from None
+    if not seeds or any(s < 0 for s in seeds):
+        raise click.BadParameter(f"expected non-negative integers, got {text!r}")
+    return seeds
+
+
+@click.group()
+def submission() -> None:
+    """Leaderboard entries: check them, write the blind baselines."""
+
+
+@submission.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def check(path: Path) -> None:
+    """Validate PATH: one entry (a directory with submission.yaml) or a whole submissions
+    directory. Checks the yaml schema, the files, the dataset, and scores every prediction file
+    against the ground truth."""
+    from mrbench.leaderboard.submission import check_path
+
+    for sub in check_path(path):
+        masked = "standard + masked" if sub.masked_predictions else "standard only"
+        click.echo(f"ok  {sub.entry_id}: {sub.name} — {sub.dataset}/{sub.split}, "
+                   f"{len(sub.seeds)} seed(s), {masked}")
+
+
+@submission.command()
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Dataset directory (e.g. from `mrbench synth`) holding the training and evaluated splits.")
+@click.option("--dataset", required=True, help="Dataset name the entries refer to (under SUBMISSIONS/_datasets).")
+@click.option("--split", default="val", show_default=True, help="Evaluated split.")
+@click.option("--masked", "masked_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Masked variant of the split (from `mrbench mask`): also write masked predictions.")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Seeds of the uniform random baseline.")
+@click.option("--submissions", "root", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("submissions"), show_default=True)
+@click.option("--export-gt/--no-export-gt", default=True, show_default=True,
+              help="Also copy the split's ground truth (and the variant's manifest) into SUBMISSIONS/_datasets.")
+@click.option("--title", default=None, help="Dataset title for the leaderboard (with --export-gt).")
+@click.option("--columns", type=click.Choice(["qvhighlights", "charades_sta"]), default="qvhighlights",
+              show_default=True, help="Column profile of the dataset (with --export-gt).")
+@click.option("--date", default=None, help="Date to record (YYYY-MM-DD; default today).")
+def baselines(data_dir: Path, dataset: str, split: str, masked_dir: Path | None, seeds: str, root: Path,
+              export_gt: bool, title: str | None, columns: str, date: str | None) -> None:
+    """Write the blind-baseline entries (position prior, whole video, uniform random), fitted
+    on the training split of DATA only."""
+    from mrbench.leaderboard.entries import export_dataset, make_baseline_entries
+
+    if export_gt:
+        target = export_dataset(root, dataset, data_dir, [split], masked_dir=masked_dir,
+                                title=title or dataset, columns=columns,
+                                provenance={"data": str(data_dir), "masked": str(masked_dir) if masked_dir else None})
+        click.echo(f"ground truth -> {target}")
+    for entry in make_baseline_entries(root, data_dir=data_dir, dataset=dataset, split=split,
+                                       masked_dir=masked_dir, seeds=_seeds(seeds), date=date):
+        click.echo(f"wrote {entry}")
+
+
+@click.group()
+def leaderboard() -> None:
+    """Leaderboards built from scored submissions."""
+
+
+@leaderboard.command()
+@click.option("--submissions", "root", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("submissions"), show_default=True, help="Submissions directory.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("leaderboards"),
+              show_default=True, help="Output directory.")
+@click.option("--cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Score cache file (default OUT/.cache/scores.json).")
+@click.option("--no-cache", is_flag=True, help="Rescore every run and re-render.")
+def build(root: Path, out: Path, cache: Path | None, no_cache: bool) -> None:
+    """Score every entry (cached by content hash), aggregate seeds (mean ± std) and write
+    Markdown, CSV, Parquet, HTML and PNG plots per dataset and split."""
+    from mrbench.leaderboard.build import build as run_build
+
+    start = time.perf_counter()
+    result = run_build(root, out, cache=cache, use_cache=not no_cache, progress=True)
+    seconds = time.perf_counter() - start
+    entries = sum(len(g.rows) for g in result.groups)
+    state = "rendered" if result.rendered else "up to date"
+    click.echo(f"{entries} entries in {len(result.groups)} leaderboard(s): {result.scored} run(s) scored, "
+               f"{result.cached} cached; outputs {state} in {out} ({seconds:.2f} s)")

@@ -1,0 +1,166 @@
+"""Writing submission entries and the ground-truth store (used by the CLI and ``mrbench demo``)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mrbench.data.dataset import DatasetDir
+from mrbench.errors import MrbenchError
+from mrbench.io import atomic_write_text
+from mrbench.leaderboard.submission import (
+    DATASETS_DIR,
+    DEFAULT_MASKED,
+    DEFAULT_PREDICTIONS,
+    SCHEMA,
+    SOURCE_FILE,
+    SUBMISSION_FILE,
+)
+
+
+def dumps_predictions(preds: Iterable[Mapping[str, Any]]) -> str:
+    """Community-format prediction JSONL (one object per line, final newline)."""
+    return "".join(json.dumps(p, separators=(", ", ": ")) + "\n" for p in preds)
+
+
+def write_entry(
+    submissions_root: str | os.PathLike[str],
+    entry_id: str,
+    meta: Mapping[str, Any],
+    standard: Mapping[int, Iterable[Mapping[str, Any]]],
+    masked: Mapping[int, Iterable[Mapping[str, Any]]] | None = None,
+) -> Path:
+    """Write ``<root>/<entry_id>/`` : ``submission.yaml`` (``meta`` plus ``seeds`` and the file
+    patterns) and one prediction file per seed. Returns the entry directory."""
+    entry = Path(submissions_root) / entry_id
+    seeds = sorted(standard)
+    if masked is not None and sorted(masked) != seeds:
+        raise MrbenchError(f"{entry_id}: masked predictions for seeds {sorted(masked)} but standard for {seeds}")
+    fields = dict(meta)
+    fields["seeds"] = seeds
+    fields.setdefault("date", _dt.date.today().isoformat())
+    fields["predictions"] = DEFAULT_PREDICTIONS
+    fields["masked_predictions"] = DEFAULT_MASKED if masked is not None else None
+    unknown = set(fields) - set(SCHEMA)
+    if unknown:
+        raise MrbenchError(f"{entry_id}: unknown submission fields {sorted(unknown)}")
+    ordered = {key: fields[key] for key in SCHEMA if key in fields}
+    if entry.exists():
+        shutil.rmtree(entry)
+    for seed in seeds:
+        atomic_write_text(entry / DEFAULT_PREDICTIONS.format(seed=seed), dumps_predictions(standard[seed]))
+        if masked is not None:
+            atomic_write_text(entry / DEFAULT_MASKED.format(seed=seed), dumps_predictions(masked[seed]))
+    atomic_write_text(entry / SUBMISSION_FILE, yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True))
+    return entry
+
+
+def export_dataset(
+    submissions_root: str | os.PathLike[str],
+    name: str,
+    data_dir: str | os.PathLike[str],
+    splits: Iterable[str],
+    *,
+    masked_dir: str | os.PathLike[str] | None = None,
+    title: str,
+    columns: str = "qvhighlights",
+    provenance: Mapping[str, Any] | None = None,
+) -> Path:
+    """Copy the ground truth of a dataset directory (and its masked variant) into
+    ``<root>/_datasets/<name>/``: ``dataset.json``, ``annotations/<split>.jsonl`` and, under
+    ``masked/``, the variant's ``dataset.json``, ``manifest.json`` and annotations. No features."""
+    source = DatasetDir(data_dir)
+    info = source.info()
+    target = Path(submissions_root) / DATASETS_DIR / name
+    if target.exists():
+        shutil.rmtree(target)
+    files = [(source.root / "dataset.json", target / "dataset.json")]
+    for split in splits:
+        files.append((source.annotation_path(split), target / "annotations" / f"{split}.jsonl"))
+    if masked_dir is not None:
+        masked = DatasetDir(masked_dir)
+        files.append((masked.root / "dataset.json", target / "masked" / "dataset.json"))
+        files.append((masked.root / "manifest.json", target / "masked" / "manifest.json"))
+        for split in masked.splits():
+            files.append((masked.annotation_path(split), target / "masked" / "annotations" / f"{split}.jsonl"))
+    for src, dst in files:
+        if not src.is_file():
+            raise MrbenchError(f"cannot export ground truth: {src} is absent")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+    source_yaml = {
+        "title": title,
+        "columns": columns,
+        "clip_len": float(info.clip_len),
+        "provenance": dict(provenance or {}),
+    }
+    atomic_write_text(target / SOURCE_FILE, yaml.safe_dump(source_yaml, sort_keys=False, allow_unicode=True))
+    return target
+
+
+#: Display metadata of the blind baselines (see :mod:`mrbench.baselines`).
+BASELINE_INFO = {
+    "position_prior": ("Blind: position prior", "the most frequent normalized training windows (top 10, by frequency)"),
+    "whole_video": ("Blind: whole video", "one window covering the whole video"),
+    "uniform_random": ("Blind: uniform random", "ten uniform random windows per query, seeded by (seed, qid)"),
+}
+
+
+def make_baseline_entries(
+    submissions_root: str | os.PathLike[str],
+    *,
+    data_dir: str | os.PathLike[str],
+    dataset: str,
+    split: str,
+    masked_dir: str | os.PathLike[str] | None = None,
+    seeds: Iterable[int] = (0, 1, 2),
+    train_split: str = "train",
+    date: str | None = None,
+    submitted_by: str = "mrbench",
+    suffix: str = "",
+) -> list[Path]:
+    """Write the three blind-baseline entries for ``split`` of the dataset in ``data_dir``
+    (fitted on ``train_split`` only). Deterministic baselines get one seed, the random one
+    every seed in ``seeds``."""
+    from mrbench.baselines import BASELINES, predict_baseline
+
+    source = DatasetDir(data_dir)
+    clip_len = float(source.info().clip_len)
+    train = source.load(train_split).records
+    queries = source.load(split).records
+    masked = DatasetDir(masked_dir).load(split).records if masked_dir is not None else None
+    written = []
+    for name in BASELINES:
+        title, how = BASELINE_INFO[name]
+        run_seeds = sorted(seeds) if name == "uniform_random" else [0]
+        standard, on_masked = {}, {}
+        for seed in run_seeds:
+            kwargs = {"clip_len": clip_len, "train": train, "seed": seed}
+            standard[seed] = predict_baseline(name, queries, **kwargs)
+            if masked is not None:
+                on_masked[seed] = predict_baseline(name, masked, **kwargs)
+        meta = {
+            "name": title,
+            "model": name,
+            "kind": "baseline",
+            "paper": None,
+            "code": None,
+            "features": [],
+            "dataset": dataset,
+            "split": split,
+            "date": date or _dt.date.today().isoformat(),
+            "submitted_by": submitted_by,
+            "test_answers_used": False,
+            "self_scored": False,
+            "notes": f"Blind baseline: {how}; fitted on the '{train_split}' split only; uses neither video nor query.",
+        }
+        entry_id = "baseline-" + name.replace("_", "-") + (f"-{suffix}" if suffix else "")
+        written.append(write_entry(submissions_root, entry_id, meta, standard, on_masked if masked is not None else None))
+    return written

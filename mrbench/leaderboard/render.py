@@ -1,0 +1,483 @@
+"""Render leaderboards: Markdown, CSV, Parquet, a standalone HTML page and PNG plots.
+
+Everything written here is deterministic for the same input: rows are sorted, floats use fixed
+formats, the HTML embeds its plots and script (no external assets), and PNG files carry no
+timestamp or software version (matplotlib Agg, the "default" style, fixed size and dpi).
+
+Per (dataset, split), under ``<out>/<dataset>/<split>/``:
+``leaderboard.md``, ``leaderboard.csv`` (aggregates), ``results.parquet`` (long form: one row per
+entry, seed and metric), ``leaderboard.html``, ``standard_vs_spurious.png`` and ``bars.png``.
+Plus ``<out>/README.md`` (every table and plot) and ``<out>/reported.{md,csv}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mrbench.io import atomic_write_bytes, atomic_write_text
+
+if TYPE_CHECKING:
+    from mrbench.leaderboard.build import Group, Row
+
+
+@dataclass(frozen=True)
+class Column:
+    """A metric column: header, report key, and whether higher is better."""
+
+    header: str
+    key: str
+    higher_better: bool = True
+    spurious: bool = False
+
+
+_SPURIOUS = [
+    Column("Sp R1@0.7", "Spurious-R1@0.7", False, True),
+    Column("Sp R1@0.9", "Spurious-R1@0.9", False, True),
+    Column("Sp mAP@0.75", "Spurious-mAP@0.75", False, True),
+    Column("Sp mAP", "Spurious-mAP", False, True),
+    Column("Ratio", "Ratio-mAP", True, True),
+]
+
+#: Column sets, following how papers report each kind of dataset.
+PROFILES: dict[str, list[Column]] = {
+    "qvhighlights": [
+        Column("R1@0.5", "MR-full-R1@0.5"),
+        Column("R1@0.7", "MR-full-R1@0.7"),
+        Column("mAP@0.5", "MR-full-mAP@0.5"),
+        Column("mAP@0.75", "MR-full-mAP@0.75"),
+        Column("mAP", "MR-full-mAP"),
+        Column("HL mAP", "HL-min-VeryGood-mAP"),
+        Column("HIT@1", "HL-min-VeryGood-Hit1"),
+        *_SPURIOUS,
+    ],
+    "charades_sta": [
+        Column("R1@0.3", "MR-full-R1@0.3"),
+        Column("R1@0.5", "MR-full-R1@0.5"),
+        Column("R1@0.7", "MR-full-R1@0.7"),
+        Column("R5@0.5", "MR-full-R5@0.5"),
+        Column("R5@0.7", "MR-full-R5@0.7"),
+        Column("mIoU", "MR-full-mIoU"),
+        *_SPURIOUS,
+    ],
+}
+#: The metric rows are sorted by (descending), per profile.
+SORT_KEY = {"qvhighlights": "MR-full-mAP", "charades_sta": "MR-full-R1@0.7"}
+STANDARD_MAP = "MR-full-mAP"
+SPURIOUS_MAP = "Spurious-mAP"
+DASH = "—"
+PNG_DPI = 100
+
+
+def columns_for(group: Group) -> list[Column]:
+    """The profile's columns; spurious columns only when some entry has masked predictions."""
+    cols = PROFILES[group.dataset.columns]
+    has_spurious = any(SPURIOUS_MAP in row.stats for row in group.rows)
+    return [c for c in cols if has_spurious or not c.spurious]
+
+
+def sorted_rows(group: Group) -> list[Row]:
+    """Rows by the profile's main metric (descending, missing last), then by entry id."""
+    key = SORT_KEY[group.dataset.columns]
+
+    def order(row: Row) -> tuple[int, float, str]:
+        mean = row.stats.get(key, (None, None, 0))[0]
+        return (1, 0.0, row.meta["entry"]) if mean is None else (0, -mean, row.meta["entry"])
+
+    return sorted(group.rows, key=order)
+
+
+def fmt_cell(stat: tuple[float | None, float | None, int] | None) -> str:
+    """``mean ± std`` with 2 decimals; the mean alone for one seed; a dash when absent."""
+    if stat is None or stat[0] is None:
+        return DASH
+    mean, std, _ = stat
+    return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
+
+
+def flags(row: Row) -> str:
+    """Markers: ``T`` the test answers were used to select something, ``S`` self-scored."""
+    marks = []
+    if row.meta["test_answers_used"]:
+        marks.append("T")
+    if row.meta["self_scored"]:
+        marks.append("S")
+    return "".join(marks)
+
+
+def _seeds_text(row: Row) -> str:
+    return str(len(row.meta["seeds"]))
+
+
+def _header(col: Column) -> str:
+    return f"{col.header} {'↑' if col.higher_better else '↓'}"
+
+
+# --------------------------------------------------------------------------------------------
+# Markdown
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def markdown_table(group: Group) -> str:
+    """The leaderboard as a GitHub Markdown table (plus the legend)."""
+    cols = columns_for(group)
+    head = ["#", "Entry", "Type", "Seeds", *(_header(c) for c in cols), "Flags"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---:", "---", "---", "---:"] + ["---:"] * len(cols) + ["---"]) + "|"]
+    for rank, row in enumerate(sorted_rows(group), start=1):
+        name = _md_escape(row.meta["name"])
+        if row.meta["paper"]:
+            name = f"[{name}]({row.meta['paper']})"
+        cells = [str(rank), name, row.meta["kind"], _seeds_text(row)]
+        cells += [fmt_cell(row.stats.get(c.key)) for c in cols]
+        cells.append(flags(row))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def legend(group: Group) -> str:
+    has_spurious = any(c.spurious for c in columns_for(group))
+    text = (
+        "Values are x100, mean ± sample std (ddof = 1) over seeds; one seed shows the value alone. "
+        "↑ higher is better, ↓ lower is better. Flags: T = the split's answers were used to select "
+        "something, S = self-scored against public ground truth."
+    )
+    if has_spurious:
+        text += (
+            " Sp = spurious metrics: predictions on the masked variant (the moment's own clips "
+            "replaced) scored against the original windows; a grounded model scores low. "
+            "Ratio = mAP / Sp mAP per seed."
+        )
+    return text
+
+
+def markdown_page(group: Group) -> str:
+    title = f"{group.dataset.title} — split `{group.split}`"
+    parts = [
+        f"# {title}\n",
+        markdown_table(group),
+        legend(group) + "\n",
+    ]
+    if any(SPURIOUS_MAP in r.stats for r in group.rows):
+        parts.append("![standard vs spurious mAP](standard_vs_spurious.png)\n")
+    parts.append("![mAP per entry](bars.png)\n")
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------------------------
+# CSV and Parquet
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def _csv_field(text: str) -> str:
+    if any(ch in text for ch in ',"\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def csv_table(group: Group) -> str:
+    """Aggregates: one line per entry; ``<key>_mean``, ``<key>_std``, ``<key>_n`` per column."""
+    cols = columns_for(group)
+    head = ["rank", "entry", "name", "kind", "model", "dataset", "split", "seeds", "flags"]
+    for c in cols:
+        head += [f"{c.key}_mean", f"{c.key}_std"]
+    lines = [",".join(head)]
+    for rank, row in enumerate(sorted_rows(group), start=1):
+        m = row.meta
+        cells = [str(rank), m["entry"], m["name"], m["kind"], m["model"], m["dataset"], m["split"],
+                 " ".join(str(s) for s in m["seeds"]), flags(row)]
+        for c in cols:
+            mean, std, _ = row.stats.get(c.key, (None, None, 0))
+            cells += [_num(mean), _num(std)]
+        lines.append(",".join(_csv_field(x) for x in cells))
+    return "\n".join(lines) + "\n"
+
+
+def long_frame(group: Group):  # noqa: ANN201 (pandas is imported lazily)
+    """Long-form results: one row per (entry, seed, metric), every metric of the report."""
+    import pandas as pd
+
+    records = []
+    for row in sorted(group.rows, key=lambda r: r.meta["entry"]):
+        m = row.meta
+        for seed in m["seeds"]:
+            for metric, value in sorted(row.per_seed[seed].items()):
+                records.append({
+                    "entry": m["entry"], "name": m["name"], "kind": m["kind"], "model": m["model"],
+                    "dataset": m["dataset"], "split": m["split"], "seed": int(seed), "metric": metric,
+                    "value": float("nan") if value is None else float(value),
+                })
+    return pd.DataFrame.from_records(
+        records, columns=["entry", "name", "kind", "model", "dataset", "split", "seed", "metric", "value"]
+    )
+
+
+def write_parquet(group: Group, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(long_frame(group), preserve_index=False)
+    buffer = pa.BufferOutputStream()
+    pq.write_table(table, buffer, compression="zstd")
+    atomic_write_bytes(path, buffer.getvalue().to_pybytes())
+
+
+# --------------------------------------------------------------------------------------------
+# plots
+
+
+def _plot_rows(group: Group, key: str) -> list[Row]:
+    return [r for r in sorted_rows(group) if r.stats.get(key, (None,))[0] is not None]
+
+
+def _png_bytes(fig) -> bytes:  # noqa: ANN001
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=PNG_DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def scatter_png(group: Group) -> bytes | None:
+    """Standard mAP (x) against spurious mAP (y) per entry, error bars = std over seeds."""
+    rows = [r for r in _plot_rows(group, STANDARD_MAP) if r.stats.get(SPURIOUS_MAP, (None,))[0] is not None]
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    with plt.style.context("default"):
+        fig, ax = plt.subplots(figsize=(7.0, 5.0))
+        top = 0.0
+        for index, row in enumerate(rows):
+            x, xs, _ = row.stats[STANDARD_MAP]
+            y, ys, _ = row.stats[SPURIOUS_MAP]
+            marker = "s" if row.meta["kind"] == "baseline" else "o"
+            ax.errorbar(x, y, xerr=xs or 0.0, yerr=ys or 0.0, fmt=marker, color=f"C{index % 10}",
+                        capsize=3, label=row.meta["name"])
+            top = max(top, x + (xs or 0.0), y + (ys or 0.0))
+        limit = max(5.0, math.ceil(top * 1.1 / 5.0) * 5.0)
+        ax.plot([0, limit], [0, limit], linestyle="--", color="0.6", linewidth=1,
+                label="spurious = standard")
+        ax.set_xlim(0, limit)
+        ax.set_ylim(0, limit)
+        ax.set_xlabel("standard mAP ↑")
+        ax.set_ylabel("spurious mAP (masked moment) ↓")
+        ax.set_title(f"{group.dataset.name} / {group.split}: standard vs spurious mAP")
+        ax.grid(True, linewidth=0.5, alpha=0.5)
+        ax.legend(fontsize=8, loc="upper left")
+        fig.tight_layout()
+        data = _png_bytes(fig)
+        plt.close(fig)
+    return data
+
+
+def bars_png(group: Group) -> bytes | None:
+    """Per-entry bars of standard mAP (and spurious mAP if present) with std error bars."""
+    rows = _plot_rows(group, STANDARD_MAP)
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    series = [(STANDARD_MAP, "standard mAP ↑")]
+    if any(r.stats.get(SPURIOUS_MAP, (None,))[0] is not None for r in rows):
+        series.append((SPURIOUS_MAP, "spurious mAP ↓"))
+    width = 0.8 / len(series)
+    with plt.style.context("default"):
+        fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(rows) + 2.0), 4.5))
+        for k, (key, label) in enumerate(series):
+            xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(rows))]
+            means = [r.stats.get(key, (None,))[0] or 0.0 for r in rows]
+            stds = [r.stats.get(key, (None, None))[1] or 0.0 for r in rows]
+            ax.bar(xs, means, width=width, yerr=stds, capsize=3, label=label, color=f"C{k}")
+        ax.set_xticks(range(len(rows)))
+        ax.set_xticklabels([r.meta["name"] for r in rows], rotation=20, ha="right", fontsize=8)
+        ax.set_ylabel("mAP (x100)")
+        ax.set_title(f"{group.dataset.name} / {group.split}: mean ± std over seeds")
+        ax.grid(True, axis="y", linewidth=0.5, alpha=0.5)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        data = _png_bytes(fig)
+        plt.close(fig)
+    return data
+
+
+# --------------------------------------------------------------------------------------------
+# HTML
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;font-size:14px}
+th,td{border-bottom:1px solid #ddd;padding:4px 10px;text-align:right;white-space:nowrap}
+th{cursor:pointer;background:#f4f4f4;user-select:none}
+th.text,td.text{text-align:left}
+th[aria-sort=ascending]::after{content:" \\25B2"}
+th[aria-sort=descending]::after{content:" \\25BC"}
+tr:hover td{background:#fafafa}
+p.legend{max-width:60em;font-size:13px;color:#555}
+img{max-width:100%;margin:1em 1em 0 0}
+"""
+
+_JS = """
+(function(){
+  var table=document.getElementById('leaderboard');
+  var heads=table.tHead.rows[0].cells;
+  function key(cell,numeric){
+    if(!numeric){return cell.getAttribute('data-v')||cell.textContent;}
+    var v=cell.getAttribute('data-v');
+    return v===''||v===null?null:parseFloat(v);
+  }
+  function sortBy(index){
+    var th=heads[index], numeric=th.classList.contains('num');
+    var dir=th.getAttribute('aria-sort')==='descending'?'ascending':'descending';
+    if(!numeric&&!th.hasAttribute('aria-sort')){dir='ascending';}
+    for(var i=0;i<heads.length;i++){heads[i].removeAttribute('aria-sort');}
+    th.setAttribute('aria-sort',dir);
+    var body=table.tBodies[0], rows=Array.prototype.slice.call(body.rows);
+    rows.sort(function(a,b){
+      var x=key(a.cells[index],numeric), y=key(b.cells[index],numeric);
+      if(x===null&&y===null){return 0;} if(x===null){return 1;} if(y===null){return -1;}
+      var c=numeric?x-y:(x<y?-1:(x>y?1:0));
+      return dir==='ascending'?c:-c;
+    });
+    rows.forEach(function(r){body.appendChild(r);});
+  }
+  for(var i=0;i<heads.length;i++){
+    (function(i){heads[i].addEventListener('click',function(){sortBy(i);});})(i);
+  }
+})();
+"""
+
+
+def _td(text: str, value: str, numeric: bool) -> str:
+    cls = "" if numeric else ' class="text"'
+    return f'<td{cls} data-v="{html.escape(value)}">{html.escape(text)}</td>'
+
+
+def html_page(group: Group, images: dict[str, bytes]) -> str:
+    """A standalone page: the sortable table (click a header), the legend and the plots."""
+    cols = columns_for(group)
+    heads = [("#", True), ("Entry", False), ("Type", False), ("Seeds", True)]
+    heads += [(_header(c), True) for c in cols] + [("Flags", False)]
+    th = "".join(
+        f'<th class="{"num" if numeric else "text"}" title="click to sort">{html.escape(label)}</th>'
+        for label, numeric in heads
+    )
+    body = []
+    for rank, row in enumerate(sorted_rows(group), start=1):
+        cells = [
+            _td(str(rank), str(rank), True),
+            _td(row.meta["name"], row.meta["name"], False),
+            _td(row.meta["kind"], row.meta["kind"], False),
+            _td(_seeds_text(row), _seeds_text(row), True),
+        ]
+        for c in cols:
+            stat = row.stats.get(c.key)
+            mean = None if stat is None else stat[0]
+            cells.append(_td(fmt_cell(stat), "" if mean is None else f"{mean:.6f}", True))
+        cells.append(_td(flags(row), flags(row), False))
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    title = f"{group.dataset.title} — {group.split}"
+    figures = "".join(
+        f'<img alt="{html.escape(name)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+        for name, data in images.items()
+    )
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<h1>{html.escape(title)}</h1>\n"
+        f'<table id="leaderboard">\n<thead><tr>{th}</tr></thead>\n<tbody>\n'
+        + "\n".join(body)
+        + "\n</tbody>\n</table>\n"
+        f'<p class="legend">{html.escape(legend(group))}</p>\n'
+        f"<div>{figures}</div>\n"
+        f"<script>{_JS}</script>\n</body>\n</html>\n"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# everything
+
+
+def render_group(group: Group, out_dir: Path) -> list[Path]:
+    """Write every file of one (dataset, split); returns the paths written."""
+    target = out_dir / group.dataset.name / group.split
+    written = []
+
+    def put(name: str, data: str | bytes) -> None:
+        path = target / name
+        if isinstance(data, str):
+            atomic_write_text(path, data)
+        else:
+            atomic_write_bytes(path, data)
+        written.append(path)
+
+    put("leaderboard.md", markdown_page(group))
+    put("leaderboard.csv", csv_table(group))
+    write_parquet(group, target / "results.parquet")
+    written.append(target / "results.parquet")
+    images = {}
+    scatter = scatter_png(group)
+    if scatter is not None:
+        images["standard_vs_spurious.png"] = scatter
+    bars = bars_png(group)
+    if bars is not None:
+        images["bars.png"] = bars
+    for name, data in images.items():
+        put(name, data)
+    put("leaderboard.html", html_page(group, images))
+    return written
+
+
+def index_page(groups: list[Group]) -> str:
+    """``<out>/README.md``: every leaderboard with its plots, then the reported numbers."""
+    from mrbench.leaderboard.reported import reported_markdown
+
+    parts = [
+        "# mrbench leaderboards\n",
+        "Generated by `mrbench leaderboard build` from `submissions/`; do not edit by hand.\n",
+    ]
+    for group in groups:
+        base = f"{group.dataset.name}/{group.split}"
+        parts.append(f"## {group.dataset.title} — split `{group.split}`\n")
+        parts.append(markdown_table(group))
+        parts.append(legend(group) + "\n")
+        links = [f"[HTML]({base}/leaderboard.html)", f"[CSV]({base}/leaderboard.csv)",
+                 f"[Parquet]({base}/results.parquet)"]
+        parts.append("Files: " + ", ".join(links) + "\n")
+        if any(SPURIOUS_MAP in r.stats for r in group.rows):
+            parts.append(f"![standard vs spurious mAP]({base}/standard_vs_spurious.png)\n")
+        parts.append(f"![mAP per entry]({base}/bars.png)\n")
+    parts.append(reported_markdown(level=2))
+    return "\n".join(parts)
+
+
+def render_all(groups: list[Group], out_dir: str | Path) -> list[Path]:
+    """Write every group's files, ``README.md`` and the reported tables; returns the paths."""
+    from mrbench.leaderboard.reported import reported_csv, reported_markdown
+
+    out_dir = Path(out_dir)
+    written: list[Path] = []
+    for group in groups:
+        written += render_group(group, out_dir)
+    for name, text in (
+        ("README.md", index_page(groups)),
+        ("reported.md", reported_markdown(level=1)),
+        ("reported.csv", reported_csv()),
+    ):
+        atomic_write_text(out_dir / name, text)
+        written.append(out_dir / name)
+    return sorted(written)
