@@ -32,6 +32,7 @@ BASELINES = ("position_prior", "whole_video", "uniform_random")
 TOP_K = 10
 DEFAULT_BINS = 20
 _PROFILE_BINS = 200
+_MIN_WIDTH = 0.01
 
 
 def n_clips(duration: float, clip_len: float) -> int:
@@ -44,7 +45,9 @@ def _pred(query: Query, windows: list[list[float]], saliency: list[float]) -> di
         "qid": query.qid,
         "query": query.query,
         "vid": query.vid,
-        "pred_relevant_windows": [[round(s, 4), round(e, 4), round(c, 6)] for s, e, c in windows],
+        "pred_relevant_windows": [
+            [round(s, 4), min(round(e, 4), query.duration), round(c, 6)] for s, e, c in windows
+        ],
         "pred_saliency_scores": [round(v, 6) for v in saliency],
     }
 
@@ -103,7 +106,9 @@ def uniform_random(query: Query, clip_len: float, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng([seed, zlib.crc32(str(query.qid).encode())])
     d = float(query.duration)
     points = np.sort(rng.uniform(0.0, d, size=(TOP_K, 2)), axis=1)
-    points[:, 1] = np.maximum(points[:, 1], np.minimum(points[:, 0] + 1e-3, d))
+    width = min(_MIN_WIDTH, d / 2)  # keep start < end after rounding to 4 decimals
+    points[:, 1] = np.clip(np.maximum(points[:, 1], points[:, 0] + width), None, d)
+    points[:, 0] = np.minimum(points[:, 0], points[:, 1] - width)
     scores = np.sort(rng.uniform(size=TOP_K))[::-1]
     windows = [[float(s), float(e), float(c)] for (s, e), c in zip(points, scores, strict=True)]
     saliency = rng.uniform(size=n_clips(d, clip_len))
