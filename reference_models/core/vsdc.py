@@ -44,8 +44,7 @@ the original's doubled epoch did (B = 16 -> 48 samples per step).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
