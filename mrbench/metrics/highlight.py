@@ -1,0 +1,67 @@
+"""Highlight-detection metrics of QVHighlights: HL-mAP and HL-Hit1 (reference semantics).
+
+Labels are per clip and per annotator (``[Q, C, A]``, 1 = the annotator's score reaches the
+level: >= 2 "Fair", >= 3 "Good", >= 4 "VeryGood").
+
+* **Hit1**: the clip with the highest predicted saliency (first on ties) is a hit when any
+  annotator labels it positive; a clip index past the video's clips is a miss.
+* **AP** (per query and annotator): a column of all negatives scores 0 and all positives 1.
+  Otherwise, over the distinct predicted scores taken as thresholds (highest first), precision
+  ``TP / #clips scored >= threshold`` is interpolated (max over all lower thresholds) and AP is
+  the *unweighted mean* of the interpolated precision over the distinct recall levels, each
+  taken at the first threshold that reaches it. This equals sklearn's ``precision_recall_curve``
+  route of the reference; without tied scores it is ordinary interpolated AP.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mrbench.metrics._reduce import compact_left, numpy_order_sum
+
+
+def highlight_hit_at_1(argmax_clip: np.ndarray, labels: np.ndarray, n_clips: np.ndarray) -> np.ndarray:
+    """``[Q]`` hits (0/1 floats): ``labels[q, argmax_clip[q]]`` has a positive annotator, and the
+    clip exists (``argmax_clip < n_clips``)."""
+    argmax_clip = np.asarray(argmax_clip)
+    inside = argmax_clip < np.asarray(n_clips)
+    index = np.minimum(argmax_clip, labels.shape[1] - 1)
+    chosen = np.take_along_axis(labels, index[:, None, None], axis=1)[:, 0, :]
+    return np.where(inside, chosen.max(axis=1), 0.0).astype(float)
+
+
+def highlight_ap(scores: np.ndarray, labels: np.ndarray, n_clips: np.ndarray) -> np.ndarray:
+    """Per query and annotator AP ``[Q, A]``.
+
+    ``scores [Q, C]`` are the predicted saliencies already cut or zero-padded to each video's
+    ``n_clips[q]`` clips (entries past it are ignored); ``labels [Q, C, A]`` binary.
+    """
+    scores = np.asarray(scores, dtype=float)
+    labels = np.asarray(labels, dtype=float)
+    n_queries, width = scores.shape
+    n_ann = labels.shape[2]
+    n_clips = np.asarray(n_clips)
+    valid = np.arange(width)[None, :] < n_clips[:, None]
+    order = np.argsort(np.where(valid, -scores, np.inf), axis=1, kind="stable")
+    ranked = np.take_along_axis(np.where(valid, scores, -np.inf), order, axis=1)
+    ranked_labels = np.take_along_axis(np.where(valid[:, :, None], labels, 0.0), order[:, :, None], axis=1)
+    ranked_valid = np.take_along_axis(valid, order, axis=1)
+
+    following = np.concatenate([ranked[:, 1:], np.full((n_queries, 1), -np.inf)], axis=1)
+    group_end = ranked_valid & (ranked != following)  # last clip of each run of tied scores
+    tps = np.cumsum(ranked_labels, axis=1)  # [Q, C, A]
+    seen = (np.arange(width) + 1.0)[None, :, None]
+    precision = np.where(group_end[:, :, None], tps / seen, 0.0)
+    interpolated = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
+    tps_at_end = np.maximum.accumulate(np.where(group_end[:, :, None], tps, 0.0), axis=1)
+    previous = np.concatenate([np.zeros((n_queries, 1, n_ann)), tps_at_end[:, :-1]], axis=1)
+    level = group_end[:, :, None] & (tps > previous)  # a new recall level starts here
+
+    rows_values = np.moveaxis(interpolated, 1, 2).reshape(-1, width)
+    rows_keep = np.moveaxis(level, 1, 2).reshape(-1, width)
+    compacted, counts = compact_left(rows_values, rows_keep, reverse=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ap = (numpy_order_sum(compacted, counts) / counts).reshape(n_queries, n_ann)
+    positives = tps[:, -1, :]
+    ap = np.where(positives == 0, 0.0, ap)
+    return np.where(positives == n_clips[:, None], 1.0, ap)

@@ -1,0 +1,362 @@
+"""``score(...)``: validate a submission against its ground truth and compute every metric."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mrbench import __version__
+from mrbench.errors import MrbenchError, ValidationError
+from mrbench.metrics.debiased import debiased_recall_at_1
+from mrbench.metrics.highlight import highlight_ap, highlight_hit_at_1
+from mrbench.metrics.iou import paired_iou
+from mrbench.metrics.retrieval import (
+    BUCKETS,
+    MAP_THRESHOLDS,
+    average_precision,
+    best_gt_for_top1,
+    bucket_window_mask,
+    recall_at_5,
+    threshold_hits,
+)
+from mrbench.metrics.spurious import center_in_mask
+from mrbench.scoring.bootstrap import bootstrap_intervals
+from mrbench.scoring.bundle import Bundle, is_bundle, read_bundle
+from mrbench.scoring.groundtruth import HL_CLIP_LEN, GroundTruth, GroundTruthLike, load_ground_truth
+from mrbench.scoring.predictions import PredictionSet, align_predictions, read_records
+from mrbench.scoring.report import Report
+
+PredictionsLike = str | os.PathLike | Sequence[dict[str, Any]] | Bundle
+HL_LEVELS = (("Fair", 2), ("Good", 3), ("VeryGood", 4))
+EXTRA_R1 = (0.3,)
+R5_THRESHOLDS = (0.3, 0.5, 0.7)
+DEBIASED_THRESHOLDS = (0.3, 0.5, 0.7)
+SPURIOUS_R1 = (0.5, 0.7, 0.9)
+
+
+def pct(value: float) -> float:
+    """The reference evaluator's rounding: ``float(f"{100 * value:.2f}")``."""
+    return float(f"{100 * value:.2f}")
+
+
+def score(
+    predictions: PredictionsLike,
+    gt: GroundTruthLike | None = None,
+    *,
+    dataset: str | None = None,
+    split: str | None = None,
+    root: str | os.PathLike | None = None,
+    masked: Sequence[str | os.PathLike | Sequence[dict[str, Any]]] = (),
+    variant: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+    allow_missing: bool = False,
+    ci: bool = False,
+    seed: int = 0,
+    n_boot: int = 1000,
+    clip_len: float = HL_CLIP_LEN,
+) -> Report:
+    """Score predictions (a JSONL path, a list of prediction dicts, or a bundle) -> :class:`Report`.
+
+    Ground truth: ``gt`` (path, :class:`~mrbench.data.schema.Annotations`, list of
+    :class:`~mrbench.data.schema.Query` or dicts), else ``dataset``/``split`` from the catalog
+    (``root`` as for ``mrbench data``), else the masked ``variant``'s annotations (they keep the
+    original windows), else the bundle's metadata. ``masked``: predictions on masked-target
+    variants (one per mask seed) for the spurious block; ``variant`` gives their manifests
+    (one directory for all files, or one per file; a directory of ``seed*/`` variants counts as
+    one per seed). Missing queries raise unless ``allow_missing`` (then they score zero).
+    ``ci`` adds bootstrap 95% intervals (``n_boot`` replicates, ``seed``).
+    """
+    bundle = _as_bundle(predictions)
+    meta: dict[str, Any] = {}
+    if bundle is not None:
+        meta.update({k: v for k, v in bundle.meta.items()})
+        main_name, main_records = bundle.predictions
+        masked_inputs = [read_records(m) for m in masked] or bundle.masked
+        if variant is None and bundle.variant is not None:
+            variant = bundle.variant
+        dataset = dataset or (None if gt is not None else bundle.meta.get("dataset"))
+        split = split or (None if gt is not None else bundle.meta.get("split"))
+    else:
+        main_name, main_records = read_records(predictions)  # type: ignore[arg-type]
+        masked_inputs = [read_records(m) for m in masked]
+    variants = _variant_dirs(variant)
+    truth = _resolve_ground_truth(gt, dataset, split, root, variants, clip_len)
+    meta.update({"dataset": dataset or meta.get("dataset"), "split": split or meta.get("split")})
+
+    caught: list[str] = []
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        main = align_predictions(main_name, main_records, truth, allow_missing=allow_missing)
+        masked_sets = [align_predictions(n, r, truth, allow_missing=allow_missing) for n, r in masked_inputs]
+    for item in records:
+        caught.append(str(item.message))
+        warnings.warn(str(item.message), item.category, stacklevel=2)
+
+    data: dict[str, Any] = {"brief": {}}
+    per_query: dict[str, np.ndarray] = {}
+    additions: dict[str, Any] = {}
+    full_map: float | None = None
+    if main.windows is not None:
+        blocks, mr_brief, full_map = _moment_retrieval(main, truth, additions, per_query)
+        data["brief"].update(mr_brief)
+        data.update(blocks)
+    if main.saliency is not None and truth.saliency is not None:
+        hl_blocks = _highlights(main, truth, per_query)
+        for name, block in hl_blocks.items():
+            data["brief"][f"{name}-mAP"] = block["HL-mAP"]
+            data["brief"][f"{name}-Hit1"] = block["HL-Hit1"]
+        data.update(hl_blocks)
+    elif main.saliency is not None:
+        meta["highlights"] = "skipped: the ground truth has no saliency labels"
+    ordered = {"brief": data.pop("brief")}
+    ordered.update(sorted(data.items()))
+    additions["n_queries"] = len(truth)
+    additions["n_missing"] = main.n_missing
+    ordered["mrbench"] = additions
+    if masked_sets:
+        if main.windows is None or any(m.windows is None for m in masked_sets):
+            raise ValidationError("spurious metrics need 'pred_relevant_windows' in every file", field="pred_relevant_windows")
+        masks = _masks(variants, truth, len(masked_sets))
+        ordered["spurious"] = _spurious(main, full_map, masked_sets, truth, masks)
+    if ci:
+        ordered["intervals"] = bootstrap_intervals(per_query, n_boot=n_boot, seed=seed)
+    meta.update({
+        "predictions": main_name,
+        "masked": [m.name for m in masked_sets],
+        "ground_truth": truth.source,
+        "variant": [str(v) for v in variants],
+        "mrbench_version": __version__,
+        "warnings": caught,
+    })
+    ordered["meta"] = meta
+    return Report(ordered, caught)
+
+
+def _as_bundle(predictions: PredictionsLike) -> Bundle | None:
+    if isinstance(predictions, Bundle):
+        return predictions
+    if isinstance(predictions, (str, os.PathLike)) and is_bundle(predictions):
+        return read_bundle(predictions)
+    return None
+
+
+def _variant_dirs(variant: str | os.PathLike | Sequence[str | os.PathLike] | None) -> list[Path]:
+    if variant is None:
+        return []
+    items = [variant] if isinstance(variant, (str, os.PathLike)) else list(variant)
+    dirs: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if (path / "manifest.json").is_file():
+            dirs.append(path)
+            continue
+        seeds = [p for p in path.glob("seed*") if (p / "manifest.json").is_file()]
+        if not seeds:
+            raise MrbenchError(f"{path} is not a masked variant (no manifest.json, no seed*/manifest.json)")
+        dirs.extend(sorted(seeds, key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]))
+    return dirs
+
+
+def _read_manifest(directory: Path) -> dict[str, Any]:
+    path = directory / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValidationError(f"unreadable manifest ({exc})", file=path) from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("queries"), dict):
+        raise ValidationError("missing field", file=path, field="queries")
+    return manifest
+
+
+def _resolve_ground_truth(
+    gt: GroundTruthLike | None,
+    dataset: str | None,
+    split: str | None,
+    root: str | os.PathLike | None,
+    variants: list[Path],
+    clip_len: float,
+) -> GroundTruth:
+    if gt is not None:
+        return load_ground_truth(gt, clip_len=clip_len)
+    if dataset is not None or split is not None:
+        if dataset is None or split is None:
+            raise MrbenchError("give both --dataset and --split (or --gt FILE)")
+        from mrbench.data.catalog import load_split
+
+        return load_ground_truth(load_split(dataset, split, root), clip_len=clip_len)
+    if variants:
+        manifest = _read_manifest(variants[0])
+        split_name = manifest.get("split")
+        path = variants[0] / "annotations" / f"{split_name}.jsonl"
+        if not path.is_file():
+            raise MrbenchError(f"{variants[0]}: manifest split {split_name!r} has no annotation file {path}")
+        return load_ground_truth(path, clip_len=clip_len)
+    raise MrbenchError("no ground truth: pass --gt FILE, or --dataset NAME --split SPLIT, or --variant DIR")
+
+
+def _masks(variants: list[Path], truth: GroundTruth, n_files: int) -> list[tuple[np.ndarray, np.ndarray]] | None:
+    """Masked regions ``([Q_gt, M, 2], [Q_gt, M])`` for each masked file, from the manifests."""
+    if not variants:
+        return None
+    if len(variants) not in (1, n_files):
+        raise MrbenchError(f"{len(variants)} variant directories for {n_files} masked prediction files "
+                           "(give one for all, or one per file)")
+    tables = []
+    for directory in variants:
+        manifest = _read_manifest(directory)
+        queries = manifest["queries"]
+        regions = []
+        for qid in truth.qids:
+            entry = queries.get(str(qid))
+            if not isinstance(entry, dict) or not isinstance(entry.get("masked_windows"), list):
+                raise ValidationError("no masked_windows for this query", file=directory / "manifest.json",
+                                      qid=qid, field="queries")
+            regions.append(entry["masked_windows"])
+        width = max(1, max(len(r) for r in regions))
+        array = np.zeros((len(regions), width, 2))
+        mask = np.zeros((len(regions), width), dtype=bool)
+        for row, region in enumerate(regions):
+            if region:
+                array[row, : len(region)] = region
+                mask[row, : len(region)] = True
+        tables.append((array, mask))
+    return tables * n_files if len(tables) == 1 else tables
+
+
+def _moment_retrieval(
+    pred: PredictionSet, truth: GroundTruth, additions: dict[str, Any], per_query: dict[str, np.ndarray]
+) -> tuple[dict[str, Any], dict[str, float], float]:
+    assert pred.windows is not None and pred.n_pred is not None
+    gt_windows = truth.windows[pred.gt_rows]
+    gt_mask = truth.window_mask[pred.gt_rows]
+    present = pred.present
+    blocks: dict[str, Any] = {}
+    full_map = 0.0
+    for name in ("full", *BUCKETS):
+        window_mask = gt_mask if name == "full" else bucket_window_mask(gt_windows, gt_mask, *BUCKETS[name])
+        rows = np.flatnonzero(window_mask.any(axis=1))
+        if len(rows) == 0:
+            continue  # an empty bucket (e.g. "long" on Charades-STA) is absent
+        ap = average_precision(pred.windows[rows], pred.n_pred[rows], gt_windows[rows], window_mask[rows])
+        _, iou = best_gt_for_top1(pred.top1[rows], gt_windows[rows], window_mask[rows])
+        iou = np.where(present[rows], iou, 0.0)
+        hits = threshold_hits(iou, MAP_THRESHOLDS)
+        map_by_thr = ap.mean(0)
+        map_avg = np.mean(map_by_thr)
+        mr_map = {str(t): pct(v) for t, v in zip(MAP_THRESHOLDS, map_by_thr, strict=True)}
+        mr_map["average"] = pct(map_avg)
+        blocks[name] = {"MR-mAP": mr_map, "MR-R1": {str(t): pct(v) for t, v in zip(MAP_THRESHOLDS, hits.mean(0), strict=True)}}
+        if name != "full":
+            continue
+        full_map = float(map_avg)
+        per_query.update({
+            "MR-full-R1@0.5": hits[:, 0], "MR-full-R1@0.7": hits[:, 4],
+            "MR-full-mAP": ap.mean(1), "MR-full-mAP@0.5": ap[:, 0], "MR-full-mAP@0.75": ap[:, 5],
+        })
+        for t in EXTRA_R1:
+            hit = iou >= t
+            additions[f"MR-full-R1@{t}"] = pct(np.mean(hit))
+            per_query[f"MR-full-R1@{t}"] = hit
+        r5_iou = np.where(present, recall_at_5(pred.windows, pred.n_pred, gt_windows, gt_mask), 0.0)
+        for t in R5_THRESHOLDS:
+            additions[f"MR-full-R5@{t}"] = pct(np.mean(r5_iou >= t))
+            per_query[f"MR-full-R5@{t}"] = r5_iou >= t
+        additions["MR-full-mIoU"] = pct(np.mean(iou))
+        per_query["MR-full-mIoU"] = iou
+        debiased = debiased_recall_at_1(pred.top1, gt_windows, gt_mask, truth.duration[pred.gt_rows], DEBIASED_THRESHOLDS)
+        debiased = np.where(present[:, None], debiased, 0.0)
+        for i, t in enumerate(DEBIASED_THRESHOLDS):
+            additions[f"MR-full-dR1@{t}"] = pct(np.mean(debiased[:, i]))
+            per_query[f"MR-full-dR1@{t}"] = debiased[:, i]
+    brief = {
+        "MR-full-mAP": blocks["full"]["MR-mAP"]["average"],
+        "MR-full-mAP@0.5": blocks["full"]["MR-mAP"]["0.5"],
+        "MR-full-mAP@0.75": blocks["full"]["MR-mAP"]["0.75"],
+        "MR-full-R1@0.5": blocks["full"]["MR-R1"]["0.5"],
+        "MR-full-R1@0.7": blocks["full"]["MR-R1"]["0.7"],
+    }
+    for name in BUCKETS:
+        if name in blocks:
+            brief[f"MR-{name}-mAP"] = blocks[name]["MR-mAP"]["average"]
+    return blocks, dict(sorted(brief.items())), full_map
+
+
+def _highlights(pred: PredictionSet, truth: GroundTruth, per_query: dict[str, np.ndarray]) -> dict[str, Any]:
+    assert pred.saliency is not None and pred.saliency_argmax is not None and truth.saliency is not None
+    labels = truth.saliency[pred.gt_rows]
+    n_clips = truth.n_clips[pred.gt_rows]
+    scores = pred.saliency[:, : labels.shape[1]]
+    present = pred.present
+    blocks = {}
+    for level_name, level in HL_LEVELS:
+        binary = (labels >= level).astype(float)
+        hit = np.where(present, highlight_hit_at_1(pred.saliency_argmax, binary, n_clips), 0.0)
+        ap = np.where(present[:, None], highlight_ap(scores, binary, n_clips), 0.0)
+        name = f"HL-min-{level_name}"
+        blocks[name] = {"HL-mAP": pct(np.mean(ap)), "HL-Hit1": pct(np.mean(hit))}
+        per_query[f"{name}-mAP"] = ap.mean(1)
+        per_query[f"{name}-Hit1"] = hit
+    return blocks
+
+
+def _spurious(
+    main: PredictionSet,
+    full_map: float | None,
+    masked_sets: list[PredictionSet],
+    truth: GroundTruth,
+    masks: list[tuple[np.ndarray, np.ndarray]] | None,
+) -> dict[str, Any]:
+    n_gt = len(truth)
+    main_top1 = np.zeros((n_gt, 2))
+    main_present = np.zeros(n_gt, dtype=bool)
+    main_top1[main.gt_rows] = main.top1
+    main_present[main.gt_rows] = main.present
+    raw: list[dict[str, float | None]] = []
+    for index, pred in enumerate(masked_sets):
+        assert pred.windows is not None and pred.n_pred is not None
+        gt_windows = truth.windows[pred.gt_rows]
+        gt_mask = truth.window_mask[pred.gt_rows]
+        ap = average_precision(pred.windows, pred.n_pred, gt_windows, gt_mask)
+        _, iou = best_gt_for_top1(pred.top1, gt_windows, gt_mask)
+        iou = np.where(pred.present, iou, 0.0)
+        map_by_thr = ap.mean(0)
+        values: dict[str, float | None] = {f"Spurious-R1@{t}": float(np.mean(iou >= t)) for t in SPURIOUS_R1}
+        values["Spurious-mAP@0.5"] = float(map_by_thr[0])
+        values["Spurious-mAP@0.75"] = float(map_by_thr[5])
+        spurious_map = float(np.mean(map_by_thr))
+        values["Spurious-mAP"] = spurious_map
+        values["Ratio-mAP"] = full_map / spurious_map if spurious_map > 0 and full_map is not None else None
+        if masks is not None:
+            regions, region_mask = masks[index]
+            inside = center_in_mask(pred.top1, regions[pred.gt_rows], region_mask[pred.gt_rows]) & pred.present
+            values["Center-in-mask"] = float(np.mean(inside))
+        both = pred.present & main_present[pred.gt_rows]
+        agreement = np.where(both, paired_iou(main_top1[pred.gt_rows], pred.top1), 0.0)
+        values["Top1-IoU-orig-vs-masked"] = float(np.mean(agreement))
+        raw.append(values)
+
+    def shown(key: str, value: float | None) -> float | None:
+        if value is None:
+            return None
+        return round(value, 2) if key == "Ratio-mAP" else pct(value)
+
+    keys = list(raw[0])
+    brief: dict[str, float | None] = {}
+    std: dict[str, float | None] = {}
+    for key in keys:
+        column = [v[key] for v in raw]
+        if any(c is None for c in column):
+            brief[key] = std[key] = None
+            continue
+        array = np.asarray(column, dtype=float)
+        brief[key] = shown(key, float(array.mean()))
+        std[key] = shown(key, float(array.std(ddof=1))) if len(array) > 1 else None
+    per_file = [{"predictions": pred.name, **{k: shown(k, v) for k, v in values.items()}}
+                for pred, values in zip(masked_sets, raw, strict=True)]
+    return {"brief": brief, "std": std, "per_file": per_file, "n_files": len(masked_sets)}

@@ -1,0 +1,129 @@
+"""Ground truth as padded arrays: windows per query and, for QVHighlights, saliency labels."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mrbench.data.schema import Annotations, Qid, Query, read_annotations
+from mrbench.errors import ValidationError
+
+#: Clip length (seconds) of QVHighlights' saliency labels, as the reference evaluator hard-codes.
+HL_CLIP_LEN = 2.0
+
+
+@dataclass
+class GroundTruth:
+    """Ground truth of one split, one row per query in file order.
+
+    ``windows [Q, G, 2]`` (``window_mask [Q, G]`` marks the real windows), ``duration [Q]``;
+    ``saliency [Q, C, A]`` holds every clip's annotator scores (0 where not listed) for the first
+    ``n_clips[q] = int(duration / clip_len)`` clips, or is ``None`` when the file has no labels.
+    """
+
+    qids: list[Qid]
+    windows: np.ndarray
+    window_mask: np.ndarray
+    duration: np.ndarray
+    saliency: np.ndarray | None
+    n_clips: np.ndarray
+    source: str
+    lines: list[int | None]
+
+    def __post_init__(self) -> None:
+        self.index: dict[Qid, int] = {qid: i for i, qid in enumerate(self.qids)}
+
+    def __len__(self) -> int:
+        return len(self.qids)
+
+
+GroundTruthLike = GroundTruth | Annotations | Sequence[Query] | Sequence[dict[str, Any]] | str | os.PathLike
+
+
+def load_ground_truth(gt: GroundTruthLike, *, clip_len: float = HL_CLIP_LEN) -> GroundTruth:
+    """Ground truth from a JSONL path, :class:`Annotations`, a list of :class:`Query` or of
+    community-format dicts (validated like a file)."""
+    if isinstance(gt, GroundTruth):
+        return gt
+    lines: list[int | None]
+    if isinstance(gt, (str, os.PathLike)):
+        annotations = read_annotations(gt, require_windows=True)
+        records, source = annotations.records, str(gt)
+        lines = [None] * len(records)
+    elif isinstance(gt, Annotations):
+        records, source = gt.records, str(gt.path) if gt.path else "<ground truth>"
+        lines = [None] * len(records)
+    else:
+        source = "<ground truth>"
+        records = [
+            r if isinstance(r, Query) else Query.from_dict(r, file=source, line=i + 1, require_windows=True)
+            for i, r in enumerate(gt)
+        ]
+        lines = [i + 1 for i in range(len(records))]
+    return build_ground_truth(records, source=source, clip_len=clip_len, lines=lines)
+
+
+def build_ground_truth(
+    records: Sequence[Query], *, source: str, clip_len: float = HL_CLIP_LEN, lines: list[int | None] | None = None
+) -> GroundTruth:
+    """Pad the records' windows and saliency labels into arrays (errors name source and qid)."""
+    lines = lines or [None] * len(records)
+    if not records:
+        raise ValidationError("the ground truth has no queries", file=source)
+    seen: set[Qid] = set()
+    counts = []
+    flat: list[list[float]] = []
+    for record, line in zip(records, lines, strict=True):
+        if record.qid in seen:
+            raise ValidationError("duplicate qid in the ground truth", file=source, line=line, qid=record.qid, field="qid")
+        seen.add(record.qid)
+        if not record.windows:
+            raise ValidationError(
+                "the ground truth has no relevant_windows for this query (test release without answers?)",
+                file=source, line=line, qid=record.qid, field="relevant_windows",
+            )
+        counts.append(len(record.windows))
+        flat.extend(record.windows)
+    n_queries = len(records)
+    counts_arr = np.asarray(counts)
+    width = int(counts_arr.max())
+    flat_arr = np.asarray(flat, dtype=float).reshape(-1, 2)
+    bad = np.flatnonzero(~(flat_arr[:, 0] < flat_arr[:, 1]))
+    if len(bad):
+        row = int(np.searchsorted(np.cumsum(counts_arr), bad[0], side="right"))
+        raise ValidationError(
+            "a window has start >= end (or is not finite)",
+            file=source, line=lines[row], qid=records[row].qid, field="relevant_windows",
+        )
+    windows = np.zeros((n_queries, width, 2))
+    window_mask = np.arange(width)[None, :] < counts_arr[:, None]
+    windows[window_mask] = flat_arr
+    duration = np.asarray([float(r.duration) for r in records])
+    n_clips = (duration / clip_len).astype(int)
+    saliency = _saliency(records, lines, n_clips, source)
+    return GroundTruth([r.qid for r in records], windows, window_mask, duration, saliency, n_clips, source, lines)
+
+
+def _saliency(records: Sequence[Query], lines: list[int | None], n_clips: np.ndarray, source: str) -> np.ndarray | None:
+    if not all(r.relevant_clip_ids is not None and r.saliency_scores is not None for r in records):
+        return None
+    n_ann = {len(row) for r in records for row in r.saliency_scores or []}
+    if len(n_ann) > 1:
+        raise ValidationError(f"saliency_scores rows have {sorted(n_ann)} annotators across queries",
+                              file=source, field="saliency_scores")
+    n_ann_value = n_ann.pop() if n_ann else 3
+    labels = np.zeros((len(records), max(int(n_clips.max()), 1), n_ann_value))
+    for row, (record, line) in enumerate(zip(records, lines, strict=True)):
+        ids = record.relevant_clip_ids or []
+        if n_clips[row] < 1 or (ids and max(ids) >= n_clips[row]):
+            raise ValidationError(
+                f"clip ids must lie below int(duration / clip_len) = {n_clips[row]}",
+                file=source, line=line, qid=record.qid, field="relevant_clip_ids",
+            )
+        if ids:
+            labels[row, ids] = record.saliency_scores
+    return labels
