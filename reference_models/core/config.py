@@ -1,0 +1,232 @@
+"""Configuration of a reference-model run: dataclasses, presets and ``key=value`` overrides.
+
+A :class:`Config` has four sections (``model``, ``loss``, ``data``, ``train``). Presets give the
+official settings of a dataset; a model may register per-preset changes on top of them
+(:func:`reference_models.register_model`). Overrides are ``section.field=value`` or a bare
+``field=value`` when the field name is unique across sections; values are parsed as YAML
+scalars (``1e-4``, ``true``, ``null``, ``[1, 2]``).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from mrbench.errors import MrbenchError
+
+
+@dataclass
+class ModelConfig:
+    """Architecture. ``video_dim``/``text_dim`` are the input feature sizes (the trainer sets them
+    from the dataset: sum of the video sources, +2 with the TEF)."""
+
+    video_dim: int = 2818
+    text_dim: int = 512
+    hidden: int = 256
+    nheads: int = 8
+    dim_ff: int = 1024
+    t2v_layers: int = 2
+    enc_layers: int = 2
+    dec_layers: int = 2
+    num_queries: int = 10
+    dropout: float = 0.1
+    input_dropout: float = 0.5
+    input_layers: int = 2
+    activation: str = "prelu"
+    #: temporal module in every text-to-video layer ("" = none, "tdem" = TD-DETR's TDEM)
+    temporal: str = ""
+    #: TDEM's blend weight beta (used when ``temporal == "tdem"``)
+    beta: float = 0.7
+    #: TDEM differences on ``x + pos`` (the original release) instead of ``x``
+    temporal_uses_pos: bool = False
+
+
+@dataclass
+class LossConfig:
+    """Loss weights (``span``, ``giou``, ``label``, ``saliency``) and matcher costs."""
+
+    span: float = 10.0
+    giou: float = 1.0
+    label: float = 4.0
+    saliency: float = 1.0
+    eos_coef: float = 0.1
+    margin: float = 0.2
+    tau: float = 0.5
+    aux: bool = True
+    cost_span: float = 10.0
+    cost_giou: float = 1.0
+    cost_class: float = 4.0
+
+
+@dataclass
+class DataConfig:
+    """Inputs. ``video_types`` empty = every video feature type of ``dataset.json`` in its order;
+    ``max_v_l`` 0 = no cap; ``clip_len`` 0 = the dataset's."""
+
+    video_types: list[str] = field(default_factory=list)
+    max_v_l: int = 75
+    max_q_l: int = 32
+    max_windows: int = 5
+    tef: bool = True
+    normalize_video: bool = True
+    normalize_text: bool = True
+    clip_len: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, evaluation and runtime."""
+
+    epochs: int = 200
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    lr_drop: int = 400
+    lr_gamma: float = 0.1
+    grad_clip: float = 0.1
+    seed: int = 2018
+    train_split: str = "train"
+    eval_split: str = "val"
+    eval_every: int = 1
+    select_metric: str = "MR-full-mAP"
+    #: "auto" (bf16 on CUDA, off on CPU), "bf16", "fp16" or "off"
+    amp: str = "auto"
+    #: "auto" (on for CUDA), "on" or "off": the whole split held as padded tensors on the device
+    device_resident: str = "auto"
+    compile: bool = False
+    num_workers: int = 0
+    nms_thresh: float = -1.0
+    #: per-epoch training loss log / progress bar
+    progress: bool = True
+
+
+@dataclass
+class Config:
+    model_name: str = "qd_detr"
+    preset: str = "qvhighlights"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        sections = {"model": ModelConfig, "loss": LossConfig, "data": DataConfig, "train": TrainConfig}
+        kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in sections}
+        for name, kind in sections.items():
+            known = {f.name for f in fields(kind)}
+            values = data.get(name, {})
+            unknown = set(values) - known
+            if unknown:
+                raise MrbenchError(f"config section {name!r}: unknown keys {sorted(unknown)}")
+            kwargs[name] = kind(**values)
+        return cls(**kwargs)
+
+    def copy(self) -> Config:
+        return copy.deepcopy(self)
+
+
+SECTIONS = ("model", "loss", "data", "train")
+
+#: Base presets: the official QD-DETR settings per dataset (tddetr.md §1.5, competitors.md §0, §2).
+PRESETS: dict[str, dict[str, Any]] = {
+    "qvhighlights": {},
+    "charades_sta": {
+        "data.clip_len": 1.0,
+        "data.max_v_l": 0,
+        "train.lr": 2e-4,
+        "train.epochs": 100,
+        "train.select_metric": "MR-full-R1@0.7",
+    },
+    # small and fast: CPU tests, smoke runs, the synthetic data
+    "tiny": {
+        "model.hidden": 64,
+        "model.nheads": 4,
+        "model.dim_ff": 128,
+        "model.t2v_layers": 1,
+        "model.enc_layers": 1,
+        "model.dec_layers": 2,
+        "model.num_queries": 5,
+        "model.input_dropout": 0.1,
+        "train.epochs": 30,
+        "train.batch_size": 16,
+        "train.lr": 1e-3,
+        "train.weight_decay": 1e-4,
+        "train.grad_clip": 1.0,
+        "train.seed": 0,
+    },
+}
+
+
+def parse_value(text: str) -> Any:
+    """A YAML scalar/list from ``text`` (``1e-4`` -> float, ``true`` -> bool, ``null`` -> None)."""
+    import yaml
+
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _resolve(config: Config, key: str) -> tuple[Any, str]:
+    if "." in key:
+        section, name = key.split(".", 1)
+        if section not in SECTIONS:
+            raise MrbenchError(f"unknown config section {section!r} in {key!r} (sections: {', '.join(SECTIONS)})")
+        target = getattr(config, section)
+        if name not in {f.name for f in fields(target)}:
+            raise MrbenchError(f"unknown config key {key!r}")
+        return target, name
+    owners = [s for s in SECTIONS if key in {f.name for f in fields(getattr(config, s))}]
+    if len(owners) != 1:
+        where = f"ambiguous (in {', '.join(owners)})" if owners else "unknown"
+        raise MrbenchError(f"config key {key!r} is {where}; write it as section.{key}")
+    return getattr(config, owners[0]), key
+
+
+def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
+    """A copy of ``config`` with ``{"section.field" or "field": value}`` applied (values coerced
+    to the field's type; strings are parsed with :func:`parse_value`)."""
+    config = config.copy()
+    for key, value in overrides.items():
+        target, name = _resolve(config, key)
+        if isinstance(value, str):
+            value = parse_value(value)
+        current = getattr(target, name)
+        if isinstance(current, bool):
+            if not isinstance(value, bool):
+                raise MrbenchError(f"config key {key!r} expects true/false, got {value!r}")
+        elif isinstance(current, int) and not isinstance(value, bool):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if not isinstance(value, int):
+                raise MrbenchError(f"config key {key!r} expects an integer, got {value!r}")
+        elif isinstance(current, float):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise MrbenchError(f"config key {key!r} expects a number, got {value!r}")
+            value = float(value)
+        elif isinstance(current, str):
+            value = "" if value is None else str(value)
+        elif isinstance(current, list) and not isinstance(value, list):
+            value = [value] if value else []
+        setattr(target, name, value)
+    return config
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    """``["key=value", ...]`` -> dict (the CLI's ``--set``)."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise MrbenchError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
