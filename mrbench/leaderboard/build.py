@@ -94,7 +94,7 @@ def score_run(sub: Submission, ref: DatasetRef, seed: int) -> dict[str, float | 
     from mrbench.scoring import score
 
     masked = sub.masked_path(seed)
-    kwargs: dict[str, Any] = {"gt": ref.gt_path(sub.split)}
+    kwargs: dict[str, Any] = {"gt": ref.gt_path(sub.split), "clip_len": ref.clip_len}
     if masked is not None:
         kwargs["masked"] = [masked]
         kwargs["variant"] = ref.variant_dir(sub.masked_variant)
