@@ -12,17 +12,15 @@ import numpy as np
 
 
 def compact_left(values: np.ndarray, keep: np.ndarray, reverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Move the kept entries of each row to its front (in order, or reversed), zeros after.
-
-    Returns ``(compacted [R, L], counts [R])``.
-    """
-    length = values.shape[-1]
-    position = np.arange(length)
-    rank = (length - 1 - position) if reverse else position
-    key = np.where(keep, rank, length + rank)
-    order = np.argsort(key, axis=-1, kind="stable")
-    compacted = np.take_along_axis(np.where(keep, values, 0.0), order, axis=-1)
-    return compacted, keep.sum(axis=-1)
+    """Move the kept entries of each row of ``values [R, L]`` to its front (in order, or in
+    reverse order), zeros after. Returns ``(compacted [R, L], counts [R])``."""
+    if reverse:
+        values, keep = values[:, ::-1], keep[:, ::-1]
+    rows, cols = np.nonzero(keep)
+    slots = np.cumsum(keep, axis=1) - 1
+    compacted = np.zeros(values.shape)
+    compacted[rows, slots[rows, cols]] = values[rows, cols]
+    return compacted, keep.sum(axis=1)
 
 
 def numpy_order_sum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -49,3 +47,24 @@ def numpy_order_sum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     for i in range(8, length):
         tree = tree + np.where((i >= blocks) & (i < counts), padded[:, i], 0.0)
     return np.where(counts >= 8, tree, sequential)
+
+
+def ordered_row_sum(values: np.ndarray, keep: np.ndarray, reverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``values [R, L]``: the sum of its kept entries taken in row order (or
+    reversed), added in numpy's order for a 1-D array of that many values; and their count.
+
+    Rows with fewer than 8 kept values are summed sequentially in place (skipped entries add an
+    exact zero); only rows with 8 or more are compacted for the pairwise order.
+    """
+    if reverse:
+        values, keep = values[:, ::-1], keep[:, ::-1]
+    kept = np.where(keep, values, 0.0)
+    counts = keep.sum(axis=1)
+    total = np.zeros(len(kept))
+    for column in kept.T:
+        total = total + column
+    big = np.flatnonzero(counts >= 8)
+    if len(big):
+        compacted, big_counts = compact_left(kept[big], keep[big])
+        total[big] = numpy_order_sum(compacted, big_counts)
+    return total, counts

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mrbench.metrics._reduce import compact_left, numpy_order_sum
+from mrbench.metrics._reduce import ordered_row_sum
 
 
 def highlight_hit_at_1(argmax_clip: np.ndarray, labels: np.ndarray, n_clips: np.ndarray) -> np.ndarray:
@@ -37,31 +37,29 @@ def highlight_ap(scores: np.ndarray, labels: np.ndarray, n_clips: np.ndarray) ->
     ``n_clips[q]`` clips (entries past it are ignored); ``labels [Q, C, A]`` binary.
     """
     scores = np.asarray(scores, dtype=float)
-    labels = np.asarray(labels, dtype=float)
+    labels = np.moveaxis(np.asarray(labels) > 0, 2, 1)  # [Q, A, C] booleans
     n_queries, width = scores.shape
-    n_ann = labels.shape[2]
+    n_ann = labels.shape[1]
     n_clips = np.asarray(n_clips)
     valid = np.arange(width)[None, :] < n_clips[:, None]
     order = np.argsort(np.where(valid, -scores, np.inf), axis=1, kind="stable")
     ranked = np.take_along_axis(np.where(valid, scores, -np.inf), order, axis=1)
-    ranked_labels = np.take_along_axis(np.where(valid[:, :, None], labels, 0.0), order[:, :, None], axis=1)
+    ranked_labels = np.take_along_axis(labels & valid[:, None, :], order[:, None, :], axis=2)
     ranked_valid = np.take_along_axis(valid, order, axis=1)
 
     following = np.concatenate([ranked[:, 1:], np.full((n_queries, 1), -np.inf)], axis=1)
-    group_end = ranked_valid & (ranked != following)  # last clip of each run of tied scores
-    tps = np.cumsum(ranked_labels, axis=1)  # [Q, C, A]
-    seen = (np.arange(width) + 1.0)[None, :, None]
-    precision = np.where(group_end[:, :, None], tps / seen, 0.0)
-    interpolated = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
-    tps_at_end = np.maximum.accumulate(np.where(group_end[:, :, None], tps, 0.0), axis=1)
-    previous = np.concatenate([np.zeros((n_queries, 1, n_ann)), tps_at_end[:, :-1]], axis=1)
-    level = group_end[:, :, None] & (tps > previous)  # a new recall level starts here
+    group_end = (ranked_valid & (ranked != following))[:, None, :]  # last clip of each run of ties
+    tps = np.cumsum(ranked_labels, axis=2, dtype=np.int16)  # [Q, A, C] true positives so far
+    seen = np.arange(1.0, width + 1.0)
+    precision = np.where(group_end, tps / seen, 0.0)
+    interpolated = np.maximum.accumulate(precision[:, :, ::-1], axis=2)[:, :, ::-1]
+    tps_at_end = np.maximum.accumulate(np.where(group_end, tps, 0), axis=2)
+    previous = np.concatenate([np.zeros((n_queries, n_ann, 1), dtype=tps.dtype), tps_at_end[:, :, :-1]], axis=2)
+    level = group_end & (tps > previous)  # a new recall level starts here
 
-    rows_values = np.moveaxis(interpolated, 1, 2).reshape(-1, width)
-    rows_keep = np.moveaxis(level, 1, 2).reshape(-1, width)
-    compacted, counts = compact_left(rows_values, rows_keep, reverse=True)
+    total, counts = ordered_row_sum(interpolated.reshape(-1, width), level.reshape(-1, width), reverse=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ap = (numpy_order_sum(compacted, counts) / counts).reshape(n_queries, n_ann)
-    positives = tps[:, -1, :]
+        ap = (total / counts).reshape(n_queries, n_ann)
+    positives = tps[:, :, -1]
     ap = np.where(positives == 0, 0.0, ap)
     return np.where(positives == n_clips[:, None], 1.0, ap)

@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from mrbench.metrics._reduce import compact_left, numpy_order_sum
+from mrbench.metrics._reduce import ordered_row_sum
 from mrbench.metrics.iou import cross_iou, paired_iou
 
 #: IoU thresholds of the reference mAP and R1 (0.5:0.05:0.95, as the reference spells them).
 MAP_THRESHOLDS: tuple[float, ...] = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 #: R1/R5 thresholds of UniVTG and CG-DETR (0.3:0.05:0.95).
 WIDE_THRESHOLDS: tuple[float, ...] = (0.3, 0.35, 0.4, 0.45) + MAP_THRESHOLDS
+#: Queries with at most this many GT windows are matched on a narrow array.
+_FEW_WINDOWS = 4
 #: GT-length buckets of the reference evaluator, seconds, ``(low, high]``.
 BUCKETS: dict[str, tuple[float, float]] = {"short": (0.0, 10.0), "middle": (10.0, 30.0), "long": (30.0, 150.0)}
 
@@ -90,6 +92,16 @@ def average_precision(
     without predictions, or without real GT windows, gets AP 0.
     """
     pred = np.asarray(pred, dtype=float)[:, :max_pred]
+    n_pred = np.asarray(n_pred)
+    counts = gt_mask.sum(axis=1)
+    few = counts <= _FEW_WINDOWS
+    if gt.shape[1] > _FEW_WINDOWS and few.any() and not few.all():
+        # most queries have a few GT windows: match them on a narrow array, the rest apart
+        ap = np.zeros((len(pred), len(np.atleast_1d(thresholds))))
+        for part in (np.flatnonzero(few), np.flatnonzero(~few)):
+            part_gt, part_mask = compact_windows(gt[part], gt_mask[part])
+            ap[part] = average_precision(pred[part], n_pred[part], part_gt, part_mask, thresholds, max_pred)
+        return ap
     n_queries, n_slots = pred.shape[:2]
     thresholds = np.asarray(thresholds, dtype=float)
     n_thr = len(thresholds)
@@ -102,19 +114,18 @@ def average_precision(
     ious = np.where(np.isnan(ious), np.inf, ious)  # nan never fails `< t` in the reference
     ious = np.where(gt_mask[:, None, :], ious, -np.inf)
     n_gt = gt.shape[1]
+    gt_index = np.arange(n_gt)
     locked = np.zeros((n_queries, n_thr, n_gt), dtype=bool)
-    tp = np.zeros((n_queries, n_thr, n_slots))
-    fp = np.zeros((n_queries, n_thr, n_slots))
-    rev_index = n_gt - 1 - np.arange(n_gt)
+    tp = np.zeros((n_queries, n_thr, n_slots), dtype=bool)
     for k in range(n_slots):
         row = ious[:, k, None, :]  # [Q, 1, G]
         candidate = (row >= thresholds[None, :, None]) & ~locked
         key = np.where(candidate, row, -np.inf)[..., ::-1]
-        pick = rev_index[np.argmax(key, axis=-1)]  # highest IoU, later GT on ties
+        pick = n_gt - 1 - np.argmax(key, axis=-1)  # highest IoU, later GT on ties
         hit = candidate.any(axis=-1) & valid[:, k, None]
-        np.put_along_axis(locked, pick[..., None], np.take_along_axis(locked, pick[..., None], -1) | hit[..., None], -1)
+        locked |= (gt_index == pick[..., None]) & hit[..., None]
         tp[:, :, k] = hit
-        fp[:, :, k] = valid[:, k, None] & ~hit
+    fp = valid[:, None, :] & ~tp
 
     tp_cum = np.cumsum(tp, axis=2)
     fp_cum = np.cumsum(fp, axis=2)
@@ -128,10 +139,23 @@ def average_precision(
     m_prec = np.maximum.accumulate(m_prec[:, :, ::-1], axis=2)[:, :, ::-1]
     steps = m_rec[:, :, 1:] != m_rec[:, :, :-1]
     terms = (m_rec[:, :, 1:] - m_rec[:, :, :-1]) * m_prec[:, :, 1:]
-    flat_terms, counts = compact_left(terms.reshape(-1, n_slots + 1), steps.reshape(-1, n_slots + 1))
-    ap = numpy_order_sum(flat_terms, counts).reshape(n_queries, n_thr)
+    ap, _ = ordered_row_sum(terms.reshape(-1, n_slots + 1), steps.reshape(-1, n_slots + 1))
+    ap = ap.reshape(n_queries, n_thr)
     usable = valid.any(axis=1) & gt_mask.any(axis=1)
     return np.where(usable[:, None], ap, 0.0)
+
+
+def compact_windows(gt: np.ndarray, gt_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Move each query's real windows to the front (keeping their order) and drop padding
+    columns: ``(gt [Q, G', 2], gt_mask [Q, G'])`` with ``G'`` the largest count. Metrics are
+    unchanged (ties still resolve by the original order) and cheaper to compute."""
+    counts = gt_mask.sum(axis=1)
+    width = max(int(counts.max()) if len(counts) else 0, 1)
+    rows, cols = np.nonzero(gt_mask)
+    slots = np.cumsum(gt_mask, axis=1)[rows, cols] - 1
+    packed = np.zeros((len(gt), width, 2))
+    packed[rows, slots] = gt[rows, cols]
+    return packed, np.arange(width)[None, :] < counts[:, None]
 
 
 def bucket_window_mask(gt: np.ndarray, gt_mask: np.ndarray, low: float, high: float) -> np.ndarray:

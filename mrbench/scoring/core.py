@@ -23,6 +23,7 @@ from mrbench.metrics.retrieval import (
     average_precision,
     best_gt_for_top1,
     bucket_window_mask,
+    compact_windows,
     recall_at_5,
     threshold_hits,
 )
@@ -243,8 +244,9 @@ def _moment_retrieval(
         rows = np.flatnonzero(window_mask.any(axis=1))
         if len(rows) == 0:
             continue  # an empty bucket (e.g. "long" on Charades-STA) is absent
-        ap = average_precision(pred.windows[rows], pred.n_pred[rows], gt_windows[rows], window_mask[rows])
-        _, iou = best_gt_for_top1(pred.top1[rows], gt_windows[rows], window_mask[rows])
+        bucket_gt, bucket_mask = compact_windows(gt_windows[rows], window_mask[rows])
+        ap = average_precision(pred.windows[rows], pred.n_pred[rows], bucket_gt, bucket_mask)
+        _, iou = best_gt_for_top1(pred.top1[rows], bucket_gt, bucket_mask)
         iou = np.where(present[rows], iou, 0.0)
         hits = threshold_hits(iou, MAP_THRESHOLDS)
         map_by_thr = ap.mean(0)
@@ -293,11 +295,14 @@ def _highlights(pred: PredictionSet, truth: GroundTruth, per_query: dict[str, np
     n_clips = truth.n_clips[pred.gt_rows]
     scores = pred.saliency[:, : labels.shape[1]]
     present = pred.present
+    levels = [(labels >= level).astype(float) for _, level in HL_LEVELS]
+    n_ann = labels.shape[2]
+    # one pass for the three levels: their annotator columns side by side
+    ap_all = highlight_ap(scores, np.concatenate(levels, axis=2), n_clips)
     blocks = {}
-    for level_name, level in HL_LEVELS:
-        binary = (labels >= level).astype(float)
-        hit = np.where(present, highlight_hit_at_1(pred.saliency_argmax, binary, n_clips), 0.0)
-        ap = np.where(present[:, None], highlight_ap(scores, binary, n_clips), 0.0)
+    for index, (level_name, _) in enumerate(HL_LEVELS):
+        hit = np.where(present, highlight_hit_at_1(pred.saliency_argmax, levels[index], n_clips), 0.0)
+        ap = np.where(present[:, None], ap_all[:, index * n_ann : (index + 1) * n_ann], 0.0)
         name = f"HL-min-{level_name}"
         blocks[name] = {"HL-mAP": pct(np.mean(ap)), "HL-Hit1": pct(np.mean(hit))}
         per_query[f"{name}-mAP"] = ap.mean(1)

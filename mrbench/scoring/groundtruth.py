@@ -116,14 +116,20 @@ def _saliency(records: Sequence[Query], lines: list[int | None], n_clips: np.nda
         raise ValidationError(f"saliency_scores rows have {sorted(n_ann)} annotators across queries",
                               file=source, field="saliency_scores")
     n_ann_value = n_ann.pop() if n_ann else 3
+    ids_per_query = [r.relevant_clip_ids or [] for r in records]
+    counts = np.fromiter((len(ids) for ids in ids_per_query), dtype=int, count=len(records))
+    flat_ids = np.fromiter((c for ids in ids_per_query for c in ids), dtype=int, count=int(counts.sum()))
+    rows = np.repeat(np.arange(len(records)), counts)
+    bad = np.flatnonzero(flat_ids >= n_clips[rows])
+    bad_rows = sorted(set(rows[bad].tolist()) | set(np.flatnonzero(n_clips < 1).tolist()))
+    if bad_rows:
+        row = bad_rows[0]
+        raise ValidationError(
+            f"clip ids must lie below int(duration / clip_len) = {n_clips[row]}",
+            file=source, line=lines[row], qid=records[row].qid, field="relevant_clip_ids",
+        )
     labels = np.zeros((len(records), max(int(n_clips.max()), 1), n_ann_value))
-    for row, (record, line) in enumerate(zip(records, lines, strict=True)):
-        ids = record.relevant_clip_ids or []
-        if n_clips[row] < 1 or (ids and max(ids) >= n_clips[row]):
-            raise ValidationError(
-                f"clip ids must lie below int(duration / clip_len) = {n_clips[row]}",
-                file=source, line=line, qid=record.qid, field="relevant_clip_ids",
-            )
-        if ids:
-            labels[row, ids] = record.saliency_scores
+    if len(flat_ids):
+        scores = [row for r in records for row in r.saliency_scores or []]
+        labels[rows, flat_ids] = np.asarray(scores, dtype=float).reshape(len(flat_ids), n_ann_value)
     return labels
