@@ -1,0 +1,492 @@
+"""The masking job: plan every query, write the masked features, then the annotations and manifest.
+
+A variant is built in ``<OUT>.partial`` and renamed to ``OUT`` only when complete. Every output
+file is written atomically, so an interrupted run leaves only whole files; ``resume=True``
+redoes exactly the queries whose files are not all there. All randomness is drawn per query from
+``SeedSequence([seed, key(qid), stream])`` (``key`` a hash of the qid), so the bytes depend
+neither on the worker count nor on where a run was interrupted.
+
+Memory stays at a few videos per worker: features are streamed one source video at a time
+(with all its queries); only the ``mean`` strategy reads the split once more beforehand to
+average the clips.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mrbench import __version__
+from mrbench.data.dataset import DatasetDir, DatasetInfo
+from mrbench.data.features import TEXT_TYPE, FeatureStore, _array_shape
+from mrbench.data.schema import Annotations, FileStyle, Query, read_annotations, write_annotations
+from mrbench.errors import MrbenchError, ValidationError
+from mrbench.io import atomic_write_text, sha256_file
+from mrbench.masking.ranges import Range, masked_ranges, moment_block, ranges_to_seconds
+from mrbench.masking.strategies import (
+    STRATEGIES,
+    apply_constant,
+    apply_noise,
+    apply_recontext,
+    apply_swap,
+)
+
+MANIFEST = "manifest.json"
+JOB_FILE = ".mask-job.json"
+PARTIAL_SUFFIX = ".partial"
+_EPS = 1e-9
+
+
+# --- the source ----------------------------------------------------------------------------
+@dataclass
+class MaskSource:
+    """What gets masked: one split's annotations, its per-file feature root and clip length."""
+
+    records: list[Query]
+    features: Path
+    clip_len: float
+    split: str
+    name: str
+    annotations: Path | None = None
+    style: FileStyle = field(default_factory=FileStyle)
+    max_clips: int | None = None
+    types: list[str] | None = None  # video feature types (default: every directory found)
+    data_dir: Path | None = None
+
+
+def source_from_catalog(name: str, split: str, features: str | os.PathLike[str],
+                        root: str | os.PathLike[str] | None = None) -> MaskSource:
+    """A catalog dataset's split (annotation files under ``root``) with features under ``features``."""
+    from mrbench.data.catalog import get_spec, load_split
+
+    spec = get_spec(name)
+    annotations = load_split(name, split, root)
+    return MaskSource(annotations.records, Path(features), spec.clip_len, split, name,
+                      annotations.path, annotations.style, spec.max_clips)
+
+
+def source_from_file(path: str | os.PathLike[str], clip_len: float, features: str | os.PathLike[str],
+                     split: str | None = None, name: str | None = None) -> MaskSource:
+    """A custom annotation file with features under ``features`` and clips of ``clip_len`` s."""
+    if clip_len is None or clip_len <= 0:
+        raise MrbenchError(f"--clip-len must be a positive number of seconds, got {clip_len}")
+    annotations = read_annotations(path, require_windows=True)
+    stem = Path(path).stem
+    return MaskSource(annotations.records, Path(features), float(clip_len), split or stem,
+                      name or stem, annotations.path, annotations.style)
+
+
+def source_from_dir(data_dir: str | os.PathLike[str], split: str,
+                    features: str | os.PathLike[str] | None = None) -> MaskSource:
+    """One split of an mrbench dataset directory (``mrbench synth`` output, another variant, ...)."""
+    directory = DatasetDir(data_dir)
+    info = directory.info()
+    annotations = directory.load(split)
+    types = sorted(info.video_features) or None
+    return MaskSource(annotations.records, Path(features) if features else directory.features_root,
+                      float(info.clip_len), split, info.name, annotations.path, annotations.style,
+                      info.max_clips, types, Path(data_dir))
+
+
+# --- planning ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QueryPlan:
+    """Everything decided about one query before any feature is touched (picklable)."""
+
+    key: str  # str(qid): the manifest key
+    qid: object
+    vid: str  # the new, per-query video id
+    source_vid: str
+    source_clips: int  # clips of the source video after truncating to the shortest source
+    n_clips: int  # clips of the masked video
+    ranges: tuple[Range, ...]  # masked (replaced) clip ranges of the new video, half-open
+    noise_key: tuple[int, int]  # (seed, qid hash) for the per-query random streams
+    donor: str | None = None  # swap: the video the clips come from
+    donor_clips: int = 0
+    offsets: tuple[int, ...] = ()
+    context: str | None = None  # recontext: the video whose clips surround the moment
+    moment: Range | None = None  # recontext: the moment's clips in the source video
+
+
+def qid_hash(qid: object) -> int:
+    """A stable 64-bit key of a qid (``5`` and ``"5"`` differ)."""
+    return int.from_bytes(hashlib.sha256(json.dumps(qid).encode("utf-8")).digest()[:8], "little")
+
+
+def masked_vid(vid: str, qid: object) -> str:
+    """The per-query video id of a masked copy: ``<vid>__mask_q<qid>``."""
+    return f"{vid}__mask_q{qid}"
+
+
+def _rng(seed: int, key: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([seed, key, stream]))
+
+
+def video_lengths(store: FeatureStore, vids: Sequence[str], types: Sequence[str]) -> dict[str, int]:
+    """Clips per video, truncated to the shortest source; warns once about every mismatch."""
+    lengths: dict[str, int] = {}
+    mismatched: list[str] = []
+    for vid in vids:
+        counts = {t: _array_shape(store.video_path(t, vid), "features")[0][0] for t in types}
+        lengths[vid] = min(counts.values())
+        if len(set(counts.values())) > 1:
+            mismatched.append(f"{vid} ({', '.join(f'{t} {n}' for t, n in counts.items())})")
+    if mismatched:
+        shown = "; ".join(mismatched[:5]) + (f"; ... (+{len(mismatched) - 5} more)" if len(mismatched) > 5 else "")
+        warnings.warn(
+            f"{len(mismatched)} video(s) have feature sources with different clip counts; each is "
+            f"truncated to the shorter, as the reference loaders do: {shown}",
+            UserWarning, stacklevel=2,
+        )
+    return lengths
+
+
+def plan_queries(source: MaskSource, lengths: dict[str, int], strategy: str, margin: float,
+                 seed: int) -> list[QueryPlan]:
+    """One :class:`QueryPlan` per query, in file order (raises on windows beyond the video)."""
+    if strategy not in STRATEGIES:
+        raise MrbenchError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    file = str(source.annotations) if source.annotations else None
+    clip_len = source.clip_len
+    durations = {}
+    for record in source.records:
+        durations.setdefault(record.vid, float(record.duration))
+    all_vids = sorted(lengths)
+    plans = []
+    seen: dict[str, object] = {}
+    for record in source.records:
+        key = str(record.qid)
+        if key in seen:
+            raise ValidationError(f"qid collides with qid {seen[key]!r} as a manifest key", file=file,
+                                  qid=record.qid, field="qid")
+        seen[key] = record.qid
+        if not record.windows:
+            raise ValidationError("no ground-truth windows: masking needs them", file=file,
+                                  qid=record.qid, field="relevant_windows")
+        if "/" in key or key in (".", ".."):
+            raise ValidationError("cannot be part of a file name", file=file, qid=record.qid, field="qid")
+        n = lengths[record.vid]
+        ranges = masked_ranges(record.windows, clip_len, margin, n, qid=record.qid, vid=record.vid, file=file)
+        base = dict(key=key, qid=record.qid, vid=masked_vid(record.vid, record.qid), source_vid=record.vid,
+                    source_clips=n, n_clips=n, ranges=tuple(ranges), noise_key=(seed, qid_hash(record.qid)))
+        rng = _rng(seed, qid_hash(record.qid), 0)
+        if strategy == "swap":
+            donors = [v for v in all_vids if v != record.vid]
+            if not donors:
+                raise MrbenchError("strategy 'swap' needs at least two videos in the split")
+            donor = donors[int(rng.integers(len(donors)))]
+            offsets = tuple(int(rng.integers(lengths[donor])) for _ in ranges)
+            plans.append(QueryPlan(**base, donor=donor, donor_clips=lengths[donor], offsets=offsets))
+        elif strategy == "recontext":
+            moment = moment_block(record.windows, clip_len, n)
+            size = moment[1] - moment[0]
+            usable = {v: min(lengths[v], math.floor(durations[v] / clip_len + _EPS)) for v in all_vids}
+            hosts = [v for v in all_vids if v != record.vid and usable[v] >= size]
+            if not hosts:
+                raise ValidationError(f"no other video has room for the {size}-clip moment (strategy recontext)",
+                                      file=file, qid=record.qid, field="relevant_windows")
+            host = hosts[int(rng.integers(len(hosts)))]
+            position = int(rng.integers(usable[host] - size + 1))
+            base.update(n_clips=lengths[host], ranges=((position, position + size),))
+            plans.append(QueryPlan(**base, context=host, moment=moment))
+        else:
+            plans.append(QueryPlan(**base))
+    return plans
+
+
+def relabel(record: Query, plan: QueryPlan, clip_len: float, duration: float) -> Query:
+    """The annotation of a masked query: new vid; for ``recontext`` also moved labels."""
+    if plan.context is None:
+        return dataclasses.replace(record, vid=plan.vid)
+    shift_clips = plan.ranges[0][0] - plan.moment[0]
+    shift = shift_clips * clip_len
+
+    def move(value: float) -> float:
+        moved = min(max(value + shift, 0.0), duration)
+        return int(moved) if isinstance(value, int) and float(moved).is_integer() else moved
+
+    windows = [[move(s), move(e)] for s, e in record.windows]
+    clip_ids, scores = record.relevant_clip_ids, record.saliency_scores
+    if clip_ids is not None:
+        keep = [i for i, c in enumerate(clip_ids) if 0 <= c + shift_clips < plan.n_clips]
+        clip_ids = [clip_ids[i] + shift_clips for i in keep]
+        scores = None if scores is None else [scores[i] for i in keep]
+    return dataclasses.replace(record, vid=plan.vid, duration=duration, windows=windows,
+                               relevant_clip_ids=clip_ids, saliency_scores=scores)
+
+
+# --- the per-video work (runs in worker processes) -------------------------------------------
+@dataclass(frozen=True)
+class _Job:
+    source: Path
+    work: Path
+    types: tuple[str, ...]
+    strategy: str
+    means: dict[str, np.ndarray] | None = None
+
+
+def _relpath(feature_type: str, vid: str) -> str:
+    return f"features/{feature_type}/{vid}.npz"
+
+
+def _load(store: FeatureStore, vid: str, n: int, types: Sequence[str]) -> dict[str, np.ndarray]:
+    return {t: a[:n] for t, a in store.load_video(vid, types).items()}
+
+
+def _mask_video(job: _Job, source_vid: str, plans: Sequence[QueryPlan]) -> list[tuple[str, dict[str, str]]]:
+    """Write the masked copies of one source video; ``(key, {relpath: sha256})`` per query."""
+    store = FeatureStore(job.source)
+    out = FeatureStore(job.work / "features")
+    source = None
+    other: tuple[str, dict[str, np.ndarray]] | None = None
+    results = []
+    for plan in plans:
+        paths = {t: job.work / _relpath(t, plan.vid) for t in job.types}
+        if not all(p.is_file() for p in paths.values()):
+            if source is None:
+                source = _load(store, source_vid, plan.source_clips, job.types)
+            if job.strategy == "noise":
+                arrays = apply_noise(source, plan.ranges, _rng(*plan.noise_key, 1))
+            elif job.strategy == "zero":
+                arrays = apply_constant(source, plan.ranges, None)
+            elif job.strategy == "mean":
+                arrays = apply_constant(source, plan.ranges, job.means)
+            else:
+                name = plan.donor or plan.context
+                if other is None or other[0] != name:
+                    other = (name, _load(store, name, plan.donor_clips or plan.n_clips, job.types))
+                if job.strategy == "swap":
+                    arrays = apply_swap(source, plan.ranges, other[1], plan.offsets)
+                else:
+                    arrays = apply_recontext(source, plan.moment, other[1], plan.ranges[0][0])
+            for feature_type in job.types:
+                out.write_video(feature_type, plan.vid, arrays[feature_type])
+        results.append((plan.key, {_relpath(t, plan.vid): sha256_file(p) for t, p in paths.items()}))
+    return results
+
+
+def _clip_sums(job: _Job, vid: str, n: int) -> dict[str, np.ndarray]:
+    """Float64 sums over the first ``n`` clips of each source."""
+    arrays = _load(FeatureStore(job.source), vid, n, job.types)
+    return {t: a.astype(np.float64).sum(axis=0) for t, a in arrays.items()}
+
+
+# --- the job -------------------------------------------------------------------------------
+@dataclass
+class MaskResult:
+    """A finished variant."""
+
+    path: Path
+    seed: int
+    queries: int
+    clips_masked: int
+    resumed: int  # queries found complete in the partial directory
+
+
+def variant_dirs(out: str | os.PathLike[str], seeds: Sequence[int]) -> list[Path]:
+    """``OUT`` for one seed, ``OUT/seed<k>`` for several (the contract)."""
+    out = Path(out)
+    return [out] if len(seeds) == 1 else [out / f"seed{s}" for s in seeds]
+
+
+def build(source: MaskSource, out: str | os.PathLike[str], *, strategy: str = "noise",
+          margin: float = 3.0, seeds: Sequence[int] = (0,), workers: int = 1, resume: bool = False,
+          progress: bool = False, on_query: Callable[[str], None] | None = None) -> list[MaskResult]:
+    """Build one variant per seed (``OUT`` for one seed, ``OUT/seed<k>`` for several)."""
+    if not seeds:
+        raise MrbenchError("give at least one seed")
+    if len(set(seeds)) != len(seeds):
+        raise MrbenchError(f"duplicate seeds: {list(seeds)}")
+    return [
+        build_variant(source, target, strategy=strategy, margin=margin, seed=seed, workers=workers,
+                      resume=resume, progress=progress, on_query=on_query)
+        for seed, target in zip(seeds, variant_dirs(out, seeds), strict=True)
+    ]
+
+
+def build_variant(source: MaskSource, out: str | os.PathLike[str], *, strategy: str = "noise",
+                  margin: float = 3.0, seed: int = 0, workers: int = 1, resume: bool = False,
+                  progress: bool = False,
+                  on_query: Callable[[str], None] | None = None) -> MaskResult:
+    """Build one masked variant in ``OUT`` (via ``OUT.partial``); see the module docstring.
+
+    ``on_query(key)`` is called in this process after each query's files are complete.
+    """
+    from tqdm import tqdm
+
+    target = Path(out)
+    work = target.with_name(target.name + PARTIAL_SUFFIX)
+    if strategy not in STRATEGIES:
+        raise MrbenchError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    if margin < 0:
+        raise MrbenchError(f"--margin must be >= 0 seconds, got {margin}")
+    if (target / MANIFEST).is_file() and resume:
+        manifest = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
+        queries = manifest["queries"].values()
+        return MaskResult(target, seed, len(queries),
+                          sum(b - a for q in queries for a, b in q["masked_clips"]), len(queries))
+    if target.exists():
+        raise MrbenchError(f"{target} already exists; remove it or choose another --out")
+    if work.exists() and not resume:
+        raise MrbenchError(f"{work} holds an interrupted run: pass --resume to finish it, or delete it")
+
+    store = FeatureStore(source.features)
+    if (source.features / "index.parquet").is_file() and not store.video_types():
+        raise MrbenchError(f"{source.features} is a packed store; masking reads per-file features")
+    types = list(source.types or store.video_types())
+    vids = list(dict.fromkeys(r.vid for r in source.records))
+    store.check(vids, [r.qid for r in source.records], types)
+    lengths = video_lengths(store, vids, types)
+    plans = plan_queries(source, lengths, strategy, margin, seed)
+
+    header = {
+        "mrbench_version": __version__,
+        "source": {
+            "annotations": str(source.annotations.resolve()) if source.annotations else None,
+            "features": str(source.features.resolve()),
+            "dataset": source.name,
+            **({"data_dir": str(source.data_dir.resolve())} if source.data_dir else {}),
+        },
+        "split": source.split,
+        "strategy": strategy,
+        "margin": float(margin),
+        "seed": int(seed),
+        "clip_len": float(source.clip_len),
+        "types": types,
+    }
+    job_state = {**header, "records_sha256": _records_digest(source.records)}
+    if work.exists():
+        previous = json.loads((work / JOB_FILE).read_text(encoding="utf-8")) if (work / JOB_FILE).is_file() else None
+        if previous != job_state:
+            raise MrbenchError(f"{work} was started with other settings or inputs; delete it to start over")
+        for leftover in work.glob("features/*/.*.tmp"):
+            leftover.unlink()
+    else:
+        (work / "features").mkdir(parents=True)
+        atomic_write_text(work / JOB_FILE, json.dumps(job_state, indent=2) + "\n")
+    text_link = work / "features" / TEXT_TYPE
+    if not text_link.is_symlink():
+        os.symlink((source.features / TEXT_TYPE).resolve(), text_link, target_is_directory=True)
+
+    already = sum(all((work / _relpath(t, p.vid)).is_file() for t in types) for p in plans)
+    by_video: dict[str, list[QueryPlan]] = {}
+    for plan in plans:
+        by_video.setdefault(plan.source_vid, []).append(plan)
+    checksums: dict[str, str] = {}
+    job = _Job(source.features, work, tuple(types), strategy)
+    bar = tqdm(total=len(plans), desc=f"mask {strategy} seed {seed}", unit="query", disable=not progress)
+    try:
+        if workers <= 1:
+            if strategy == "mean":
+                job = dataclasses.replace(job, means=_dataset_means(job, lengths, map))
+            for vid, group in by_video.items():
+                _collect(_mask_video(job, vid, group), checksums, bar, on_query)
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as executor:
+                try:
+                    if strategy == "mean":
+                        job = dataclasses.replace(job, means=_dataset_means(job, lengths, executor.map))
+                    futures = [executor.submit(_mask_video, job, vid, group) for vid, group in by_video.items()]
+                    for future in as_completed(futures):
+                        _collect(future.result(), checksums, bar, on_query)
+                except BaseException:
+                    executor.shutdown(wait=True, cancel_futures=True)
+                    raise
+    finally:
+        bar.close()
+
+    queries = {}
+    records = []
+    plan_of = {p.key: p for p in plans}
+    durations = {}
+    for record in source.records:
+        durations.setdefault(record.vid, float(record.duration))
+    for record in source.records:
+        plan = plan_of[str(record.qid)]
+        duration = durations[plan.context] if plan.context else float(record.duration)
+        records.append(relabel(record, plan, source.clip_len, duration))
+        queries[plan.key] = _manifest_entry(plan, source.clip_len)
+
+    annotations_rel = f"annotations/{source.split}.jsonl"
+    write_annotations(work / annotations_rel, Annotations(records, source.style))
+    dims = {t: _array_shape(store.video_path(t, vids[0]), "features")[0][1] for t in types}
+    text_dim = int(store.load_text(source.records[0].qid)["last_hidden_state"].shape[-1])
+    info = DatasetInfo(
+        name=source.name, clip_len=float(source.clip_len), video_features=dims,
+        text_features={TEXT_TYPE: text_dim}, splits=[source.split], max_clips=source.max_clips,
+        kind="masked", extra={"strategy": strategy, "margin": float(margin), "seed": int(seed),
+                              "source": header["source"]},
+    )
+    DatasetDir(work).write_info(info)
+    for rel in (annotations_rel, "dataset.json"):
+        checksums[rel] = sha256_file(work / rel)
+    manifest = {**header, "text_features": str((source.features / TEXT_TYPE).resolve()),
+                "queries": queries, "files": dict(sorted(checksums.items()))}
+    atomic_write_text(work / MANIFEST, dump_manifest(manifest))
+    (work / JOB_FILE).unlink()
+    os.replace(work, target)
+    return MaskResult(target, seed, len(plans), sum(b - a for p in plans for a, b in p.ranges), already)
+
+
+def _collect(results: list[tuple[str, dict[str, str]]], checksums: dict[str, str], bar,  # noqa: ANN001
+             on_query: Callable[[str], None] | None) -> None:
+    for key, files in results:
+        checksums.update(files)
+        bar.update(1)
+        if on_query is not None:
+            on_query(key)
+
+
+def _dataset_means(job: _Job, lengths: dict[str, int], mapper: Callable) -> dict[str, np.ndarray]:
+    """Mean clip feature per source over every clip of the split's videos (fixed summation order)."""
+    vids = sorted(lengths)
+    totals = {t: 0.0 for t in job.types}
+    for sums in mapper(_clip_sums, [job] * len(vids), vids, [lengths[v] for v in vids]):
+        for feature_type, value in sums.items():
+            totals[feature_type] = totals[feature_type] + value
+    count = sum(lengths.values())
+    return {t: np.asarray(totals[t] / count) for t in job.types}
+
+
+def _manifest_entry(plan: QueryPlan, clip_len: float) -> dict:
+    entry = {
+        "qid": plan.qid,
+        "vid": plan.vid,
+        "source_vid": plan.source_vid,
+        "n_clips": plan.n_clips,
+        "masked_clips": [list(r) for r in plan.ranges],
+        "masked_windows": ranges_to_seconds(plan.ranges, clip_len),
+    }
+    if plan.donor is not None:
+        entry.update(donor_vid=plan.donor, donor_offsets=list(plan.offsets))
+    if plan.context is not None:
+        entry.update(context_vid=plan.context, moment_clips=list(plan.moment))
+    return entry
+
+
+def _records_digest(records: Sequence[Query]) -> str:
+    text = json.dumps([r.to_dict() for r in records], sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+
+def dump_manifest(manifest: dict) -> str:
+    """The manifest as JSON text with one line per top-level key, query and file."""
+    lines = []
+    for key, value in manifest.items():
+        if isinstance(value, dict) and key in ("queries", "files") and value:
+            items = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in value.items()]
+            lines.append(f"{json.dumps(key)}: {{\n" + ",\n".join(items) + "\n }")
+        else:
+            lines.append(f"{json.dumps(key)}: {json.dumps(value)}")
+    return "{\n " + ",\n ".join(lines) + "\n}\n"
