@@ -100,8 +100,9 @@ class Report:
             for bucket in mr_buckets:
                 add(f"{bucket} mAP / R1@0.5", f"{self.data[bucket]['MR-mAP']['average']:.2f} / "
                     f"{self.data[bucket]['MR-R1']['0.5']:.2f}", f"MR-{bucket}-mAP")
+            in_headline = {key for _, _, key in headline}
             for key, value in counts.items():
-                if key.startswith("MR-"):
+                if key.startswith("MR-") and key not in in_headline:
                     add(key.removeprefix("MR-full-"), value, key)
         if "HL-min-Fair" in self.data:
             section("highlight detection")
@@ -118,12 +119,13 @@ class Report:
                 text = _fmt(value) + (f" ± {spread:.2f}" if spread is not None else "")
                 add(key, text)
         width = max(len(r[0]) for r in rows)
-        value_width = max(len(r[1]) for r in rows)
+        value_width = max([len(r[1]) for r in rows if " " not in r[1]] or [1])
         for label, value, ci in rows:
             if label.startswith("-- "):
                 lines.append(label)
             else:
-                lines.append(f"  {label:<{width}}  {value:>{value_width}}  {ci}".rstrip())
+                shown = value if " " in value else f"{value:>{value_width}}"
+                lines.append(f"  {label:<{width}}  {shown}  {ci}".rstrip())
         return "\n".join(lines)
 
     def __str__(self) -> str:
