@@ -87,7 +87,7 @@ META = {"kind": "model", "paper": None, "code": None, "features": ["clip_feature
 def submissions(tmp_path: Path) -> Path:
     data, masked = make_dataset(tmp_path)
     root = tmp_path / "submissions"
-    export_dataset(root, "toy", data, ["val"], masked_dir=masked, title="Toy dataset", columns="qvhighlights")
+    export_dataset(root, "toy", data, ["val"], variants={"masked": masked}, title="Toy dataset", columns="qvhighlights")
     make_baseline_entries(root, data_dir=data, dataset="toy", split="val", masked_dir=masked, seeds=[0, 1],
                           date="2026-11-27")
     # "grounded": exact on the original videos, 60 s off on the masked ones (two seeds)

@@ -60,7 +60,8 @@ def baselines(data_dir: Path, dataset: str, split: str, masked_dir: Path | None,
     from mrbench.leaderboard.entries import export_dataset, make_baseline_entries
 
     if export_gt:
-        target = export_dataset(root, dataset, data_dir, [split], masked_dir=masked_dir,
+        target = export_dataset(root, dataset, data_dir, [split],
+                                variants={"masked": masked_dir} if masked_dir else None,
                                 title=title or dataset, columns=columns,
                                 provenance={"data": str(data_dir), "masked": str(masked_dir) if masked_dir else None})
         click.echo(f"ground truth -> {target}")

@@ -68,14 +68,15 @@ def export_dataset(
     data_dir: str | os.PathLike[str],
     splits: Iterable[str],
     *,
-    masked_dir: str | os.PathLike[str] | None = None,
+    variants: Mapping[str, str | os.PathLike[str]] | None = None,
     title: str,
     columns: str = "qvhighlights",
     provenance: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Copy the ground truth of a dataset directory (and its masked variant) into
+    """Copy the ground truth of a dataset directory (and its masked variants) into
     ``<root>/_datasets/<name>/``: ``dataset.json``, ``annotations/<split>.jsonl`` and, under
-    ``masked/``, the variant's ``dataset.json``, ``manifest.json`` and annotations. No features."""
+    ``<variant name>/`` for each of ``variants`` (name -> variant directory), the variant's
+    ``dataset.json``, ``manifest.json`` and annotations. No features."""
     source = DatasetDir(data_dir)
     info = source.info()
     target = Path(submissions_root) / DATASETS_DIR / name
@@ -84,12 +85,12 @@ def export_dataset(
     files = [(source.root / "dataset.json", target / "dataset.json")]
     for split in splits:
         files.append((source.annotation_path(split), target / "annotations" / f"{split}.jsonl"))
-    if masked_dir is not None:
-        masked = DatasetDir(masked_dir)
-        files.append((masked.root / "dataset.json", target / "masked" / "dataset.json"))
-        files.append((masked.root / "manifest.json", target / "masked" / "manifest.json"))
+    for variant_name, variant_dir in (variants or {}).items():
+        masked = DatasetDir(variant_dir)
+        for rel in ("dataset.json", "manifest.json"):
+            files.append((masked.root / rel, target / variant_name / rel))
         for split in masked.splits():
-            files.append((masked.annotation_path(split), target / "masked" / "annotations" / f"{split}.jsonl"))
+            files.append((masked.annotation_path(split), target / variant_name / "annotations" / f"{split}.jsonl"))
     for src, dst in files:
         if not src.is_file():
             raise MrbenchError(f"cannot export ground truth: {src} is absent")
@@ -120,6 +121,7 @@ def make_baseline_entries(
     dataset: str,
     split: str,
     masked_dir: str | os.PathLike[str] | None = None,
+    masked_variant: str = "masked",
     seeds: Iterable[int] = (0, 1, 2),
     train_split: str = "train",
     date: str | None = None,
@@ -159,6 +161,7 @@ def make_baseline_entries(
             "submitted_by": submitted_by,
             "test_answers_used": False,
             "self_scored": False,
+            "masked_variant": masked_variant,
             "notes": f"Blind baseline: {how}; fitted on the '{train_split}' split only; uses neither video nor query.",
         }
         entry_id = "baseline-" + name.replace("_", "-") + (f"-{suffix}" if suffix else "")

@@ -241,8 +241,12 @@ def _plot_rows(group: Group, key: str) -> list[Row]:
 
 
 def _png_bytes(fig) -> bytes:  # noqa: ANN001
+    """PNG bytes with no timestamp; the matplotlib release is recorded (it decides the pixels)."""
+    import matplotlib
+
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=PNG_DPI, metadata={"Software": None})
+    metadata = {"Software": None, "Source": f"mrbench leaderboard, matplotlib {matplotlib.__version__}"}
+    fig.savefig(buffer, format="png", dpi=PNG_DPI, metadata=metadata)
     return buffer.getvalue()
 
 
