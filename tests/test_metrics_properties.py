@@ -6,7 +6,14 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mrbench.metrics import average_precision, best_gt_for_top1, cross_iou, highlight_ap, paired_iou, recall_at_5
+from mrbench.metrics import (
+    average_precision,
+    best_gt_for_top1,
+    cross_iou,
+    highlight_ap,
+    paired_iou,
+    recall_at_5,
+)
 from mrbench.scoring import score
 
 coord = st.floats(min_value=0.0, max_value=150.0, allow_nan=False)

@@ -149,13 +149,6 @@ def align_predictions(
 
     listed = set(rows)
     missing = [r for r in range(len(gt)) if r not in listed] if len(rows) < len(gt) else []
-    if missing and not allow_missing:
-        shown = ", ".join(repr(gt.qids[r]) for r in missing[:5]) + (", ..." if len(missing) > 5 else "")
-        raise ValidationError(
-            f"{len(missing)} ground-truth queries have no prediction ({shown}); pass --allow-missing "
-            "(allow_missing=True) to score them as zero",
-            file=name, field="qid",
-        )
     gt_rows = np.asarray(rows + missing, dtype=int)
     n_rows = len(gt_rows)
     present = np.arange(n_rows) < len(rows)
@@ -165,6 +158,13 @@ def align_predictions(
     if has_hl:
         result.saliency, result.saliency_argmax = _pack_saliency(
             name, records, saliency, saliency_counts, gt, gt_rows, n_rows
+        )
+    if missing and not allow_missing:
+        shown = ", ".join(repr(gt.qids[r]) for r in missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise ValidationError(
+            f"{len(missing)} ground-truth queries have no prediction ({shown}); pass --allow-missing "
+            "(allow_missing=True) to score them as zero",
+            file=name, field="qid",
         )
     return result
 

@@ -1,0 +1,95 @@
+"""``mrbench score`` on the command line: table, JSON report, exit code 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mrbench.cli import main
+from tests.conftest import require_shared
+from tests.test_scoring_inputs import GT, MASKED_0, PERFECT, make_variant, write_jsonl
+
+
+def run(argv: list[str]) -> int:
+    try:
+        main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def test_table_then_json_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gt = write_jsonl(tmp_path / "gt.jsonl", GT)
+    preds = write_jsonl(tmp_path / "preds.jsonl", PERFECT)
+    masked = write_jsonl(tmp_path / "m0.jsonl", MASKED_0)
+    variant = make_variant(tmp_path / "variant")
+    out = tmp_path / "report.json"
+    code = run(["score", str(preds), "--gt", str(gt), "--masked", str(masked), "--variant", str(variant),
+                "--json", str(out), "--ci", "--n-boot", "50"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    lines = printed.splitlines()
+    assert lines[2] == "-- headline" and lines[3].split()[0] == "R1@0.5"
+    assert "HL mAP (VeryGood)" in printed and "Spurious-mAP" in printed and "Center-in-mask" in printed
+    report = json.loads(out.read_text())
+    assert report["brief"]["MR-full-mAP"] == 100.0
+    assert report["spurious"]["brief"]["Spurious-mAP"] == 35.0
+    assert set(report["intervals"]) >= {"MR-full-mAP", "HL-min-VeryGood-mAP", "MR-full-mIoU"}
+    assert report["meta"]["ground_truth"] == str(gt)
+
+
+def test_json_to_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gt = write_jsonl(tmp_path / "gt.jsonl", GT)
+    preds = write_jsonl(tmp_path / "preds.jsonl", PERFECT)
+    assert run(["score", str(preds), "--gt", str(gt), "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["mrbench"]["n_queries"] == 3
+
+
+@pytest.mark.parametrize(
+    ("records", "expected"),
+    [
+        (["{not json"], "preds.jsonl:1: invalid JSON"),
+        ([{"qid": 1, "pred_relevant_windows": [[6, 2, 1.0]]}], "preds.jsonl:1: qid 1: field 'pred_relevant_windows'"),
+        ([json.dumps(p) for p in PERFECT[:2]], "pass --allow-missing"),
+    ],
+)
+def test_invalid_input_exits_2_with_one_line(
+    records: list, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gt = write_jsonl(tmp_path / "gt.jsonl", GT)
+    preds = write_jsonl(tmp_path / "preds.jsonl", records)
+    assert run(["score", str(preds), "--gt", str(gt)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0]
+
+
+def test_allow_missing_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gt = write_jsonl(tmp_path / "gt.jsonl", GT)
+    preds = write_jsonl(tmp_path / "preds.jsonl", PERFECT[:2])
+    assert run(["score", str(preds), "--gt", str(gt), "--allow-missing"]) == 0
+    assert "1 missing (scored 0)" in capsys.readouterr().out
+
+
+def test_subprocess_exit_code_and_no_traceback(tmp_path: Path) -> None:
+    gt = write_jsonl(tmp_path / "gt.jsonl", GT)
+    preds = write_jsonl(tmp_path / "preds.jsonl", [{"qid": 1, "pred_relevant_windows": [[0, float("nan"), 1]]}])
+    proc = subprocess.run([sys.executable, "-m", "mrbench", "score", str(preds), "--gt", str(gt)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "not finite" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+
+
+def test_subprocess_real_file_prints_warning_and_scores(tmp_path: Path) -> None:
+    preds = require_shared("real_predictions", "tr_detr_val.jsonl")
+    gt = require_shared("data", "qvhighlights", "highlight_val_release.jsonl")
+    out = tmp_path / "m.json"
+    proc = subprocess.run([sys.executable, "-m", "mrbench", "score", str(preds), "--gt", str(gt), "--json", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: " in proc.stderr and "pred_saliency_scores" in proc.stderr
+    assert json.loads(out.read_text())["brief"]["MR-full-mAP"] == 45.09
