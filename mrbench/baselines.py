@@ -46,9 +46,9 @@ def _pred(query: Query, windows: list[list[float]], saliency: list[float]) -> di
         "query": query.query,
         "vid": query.vid,
         "pred_relevant_windows": [
-            [round(s, 4), min(round(e, 4), query.duration), round(c, 6)] for s, e, c in windows
+            [round(s, 4), min(round(e, 4), query.duration), round(c, 4)] for s, e, c in windows
         ],
-        "pred_saliency_scores": [round(v, 6) for v in saliency],
+        "pred_saliency_scores": [round(v, 3) for v in saliency],
     }
 
 

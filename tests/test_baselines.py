@@ -30,13 +30,13 @@ def test_position_prior_hand_computed() -> None:
     prior = PositionPrior.fit(TRAIN, bins=20)
     assert prior.cells == ((0, 2, 0.5), (10, 12, 2 / 6), (4, 8, 1 / 6))
     pred = prior.predict(q(9, 50.0, None), clip_len=2.0)
-    assert pred["pred_relevant_windows"] == [[0.0, 5.0, 0.5], [25.0, 30.0, 0.333333], [10.0, 20.0, 0.166667]]
+    assert pred["pred_relevant_windows"] == [[0.0, 5.0, 0.5], [25.0, 30.0, 0.3333], [10.0, 20.0, 0.1667]]
     # saliency: share of training queries covering each clip center (clip 0 center = 1 s = 0.02)
     saliency = pred["pred_saliency_scores"]
     assert len(saliency) == 25
     assert saliency[0] == 0.5  # covered by queries 1, 2, 3
-    assert saliency[12] == pytest.approx(0.333333)  # center 25 s = 0.5: queries 4, 5
-    assert saliency[5] == pytest.approx(0.166667)  # center 11 s = 0.22: query 6 (0.2..0.4)
+    assert saliency[12] == 0.333  # center 25 s = 0.5: queries 4, 5
+    assert saliency[5] == 0.167  # center 11 s = 0.22: query 6 (0.2..0.4)
     assert saliency[20] == 0.0  # center 41 s = 0.82: nobody
 
 

@@ -95,7 +95,7 @@ def submissions(tmp_path: Path) -> Path:
                 {0: _preds(0.0), 1: _preds(1.0)}, {0: _preds(60.0, True), 1: _preds(61.0, True)})
     # "shortcut": the same answer whether the moment is there or not
     write_entry(root, "shortcut", {**META, "name": "Shortcut", "model": "s"},
-                {0: _preds(2.0)}, {0: _preds(2.0, True)})
+                {0: _preds(2.0)}, {0: _preds(2.0, True)}, compress=False)
     return root
 
 
@@ -252,7 +252,7 @@ def test_check_cli_ok_and_errors(submissions: Path, capsys: pytest.CaptureFixtur
 
 
 def test_entry_errors_name_the_field(submissions: Path, tmp_path: Path) -> None:
-    (submissions / "grounded" / "preds_seed1.jsonl").unlink()
+    (submissions / "grounded" / "preds_seed1.jsonl.gz").unlink()
     with pytest.raises(ValidationError, match="seed 1 is absent") as info:
         build(submissions, tmp_path / "boards")
     assert info.value.field == "predictions"

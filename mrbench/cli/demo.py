@@ -226,14 +226,15 @@ def _parse_seeds(ctx: click.Context, param: click.Parameter, value: str) -> list
               help="Keep everything here (default: a temporary directory, removed at the end).")
 @click.option("--seeds", default="0", show_default=True, callback=_parse_seeds,
               help="Training seeds of the reference models (comma-separated).")
-@click.option("--models", default="qd_detr,tddetr", show_default=True, help="Reference models to train.")
+@click.option("--models", default="qd_detr,tddetr", show_default=True,
+              help="Reference models to train, comma-separated ('none': baselines only).")
 @click.option("--queries", type=int, default=None,
               help="Training queries of the synthetic dataset (default: the generator's default).")
 @click.option("--set", "train_sets", multiple=True, help="Training override key=value (repeatable), e.g. train.epochs=5.")
 def demo(out: Path | None, seeds: list[int], models: str, queries: int | None, train_sets: tuple[str, ...]) -> None:
     """Make the default synthetic dataset and its masked variants, train the tiny QD-DETR and
     TD-DETR presets on the CPU, predict, score, and build a leaderboard; print the table."""
-    model_list = [m.strip() for m in models.split(",") if m.strip()]
+    model_list = [m.strip() for m in models.split(",") if m.strip() and m.strip() != "none"]
     unknown = [m for m in model_list if m not in MODELS]
     if unknown:
         raise click.BadParameter(f"unknown model(s) {unknown}; choose from {', '.join(MODELS)}", param_hint="--models")

@@ -10,6 +10,7 @@ nothing new therefore reads only the cache and hashes files (no pandas, no matpl
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import importlib.util
 import json
@@ -89,16 +90,36 @@ def flatten_report(report: dict[str, Any]) -> dict[str, float | None]:
     return out
 
 
+def read_predictions(path: Path) -> tuple[str, list[tuple[int, Any]]]:
+    """``(name, [(line, object), ...])`` of a prediction file, plain ``.jsonl`` or ``.jsonl.gz``;
+    errors name the file and the line."""
+    from mrbench.scoring.predictions import parse_jsonl
+
+    try:
+        raw = path.read_bytes()
+        if path.name.endswith(".gz"):
+            raw = gzip.decompress(raw)
+        text = raw.decode("utf-8-sig")
+    except FileNotFoundError:
+        raise ValidationError("no such file", file=path) from None
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"unreadable prediction file ({exc})", file=path) from None
+    return str(path), parse_jsonl(text, str(path))
+
+
 def score_run(sub: Submission, ref: DatasetRef, seed: int) -> dict[str, float | None]:
     """Score one seed of an entry (standard and, if present, masked predictions)."""
-    from mrbench.scoring import score
+    from mrbench.scoring import Bundle, score
 
     masked = sub.masked_path(seed)
-    kwargs: dict[str, Any] = {"gt": ref.gt_path(sub.split), "clip_len": ref.clip_len}
-    if masked is not None:
-        kwargs["masked"] = [masked]
-        kwargs["variant"] = ref.variant_dir(sub.masked_variant)
-    report = score(sub.prediction_path(seed), **kwargs)
+    bundle = Bundle(
+        path=sub.yaml_path,
+        meta={"dataset": sub.dataset, "split": sub.split, "model": sub.model, "seed": seed},
+        predictions=read_predictions(sub.prediction_path(seed)),
+        masked=[] if masked is None else [read_predictions(masked)],
+    )
+    variant = None if masked is None else ref.variant_dir(sub.masked_variant)
+    report = score(bundle, gt=ref.gt_path(sub.split), variant=variant, clip_len=ref.clip_len)
     return flatten_report(report.to_dict())
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import gzip
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ import yaml
 
 from mrbench.data.dataset import DatasetDir
 from mrbench.errors import MrbenchError
-from mrbench.io import atomic_write_text
+from mrbench.io import atomic_write_bytes, atomic_write_text
 from mrbench.leaderboard.submission import (
     DATASETS_DIR,
     DEFAULT_MASKED,
@@ -36,9 +37,12 @@ def write_entry(
     meta: Mapping[str, Any],
     standard: Mapping[int, Iterable[Mapping[str, Any]]],
     masked: Mapping[int, Iterable[Mapping[str, Any]]] | None = None,
+    *,
+    compress: bool = True,
 ) -> Path:
     """Write ``<root>/<entry_id>/`` : ``submission.yaml`` (``meta`` plus ``seeds`` and the file
-    patterns) and one prediction file per seed. Returns the entry directory."""
+    patterns) and one prediction file per seed, gzip-compressed (``.jsonl.gz``, byte-stable:
+    no timestamp) unless ``compress`` is false. Returns the entry directory."""
     entry = Path(submissions_root) / entry_id
     seeds = sorted(standard)
     if masked is not None and sorted(masked) != seeds:
@@ -46,18 +50,24 @@ def write_entry(
     fields = dict(meta)
     fields["seeds"] = seeds
     fields.setdefault("date", _dt.date.today().isoformat())
-    fields["predictions"] = DEFAULT_PREDICTIONS
-    fields["masked_predictions"] = DEFAULT_MASKED if masked is not None else None
+    suffix = ".gz" if compress else ""
+    patterns = {"predictions": DEFAULT_PREDICTIONS + suffix, "masked_predictions": DEFAULT_MASKED + suffix}
+    fields["predictions"] = patterns["predictions"]
+    fields["masked_predictions"] = patterns["masked_predictions"] if masked is not None else None
     unknown = set(fields) - set(SCHEMA)
     if unknown:
         raise MrbenchError(f"{entry_id}: unknown submission fields {sorted(unknown)}")
     ordered = {key: fields[key] for key in SCHEMA if key in fields}
     if entry.exists():
         shutil.rmtree(entry)
+    def put(pattern: str, seed: int, preds: Iterable[Mapping[str, Any]]) -> None:
+        data = dumps_predictions(preds).encode("utf-8")
+        atomic_write_bytes(entry / pattern.format(seed=seed), gzip.compress(data, 9, mtime=0) if compress else data)
+
     for seed in seeds:
-        atomic_write_text(entry / DEFAULT_PREDICTIONS.format(seed=seed), dumps_predictions(standard[seed]))
+        put(patterns["predictions"], seed, standard[seed])
         if masked is not None:
-            atomic_write_text(entry / DEFAULT_MASKED.format(seed=seed), dumps_predictions(masked[seed]))
+            put(patterns["masked_predictions"], seed, masked[seed])
     atomic_write_text(entry / SUBMISSION_FILE, yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True))
     return entry
 

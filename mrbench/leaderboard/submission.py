@@ -5,6 +5,7 @@ Layout of a submissions directory::
     submissions/<entry>/submission.yaml            metadata (schema below)
     submissions/<entry>/preds_seed<k>.jsonl        standard predictions, one file per seed
     submissions/<entry>/preds_masked_seed<k>.jsonl predictions on the masked variant, per seed
+                                                   (either may be gzip-compressed: .jsonl.gz)
     submissions/_datasets/<name>/source.yaml       what the dataset is and how it was made
     submissions/_datasets/<name>/dataset.json      DatasetInfo of the source dataset
     submissions/_datasets/<name>/annotations/<split>.jsonl            ground truth
@@ -190,6 +191,8 @@ def _check_value(name: str, spec: Field, value: Any, fail: Any) -> Any:
                 value.format(seed=0)
             except (KeyError, IndexError, ValueError):
                 raise fail(f"may only use the placeholder {{seed}}, got {value!r}") from None
+            if not value.endswith((".jsonl", ".jsonl.gz")):
+                raise fail(f"must name a .jsonl or .jsonl.gz file, got {value!r}")
         return value
     if spec.kind == "kind":
         if value not in KINDS:
