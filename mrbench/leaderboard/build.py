@@ -227,6 +227,13 @@ def _render_fingerprint() -> str:
 # --------------------------------------------------------------------------------------------
 # build
 
+#: Leaderboards of a dataset are listed in this split order (others after, by name).
+SPLIT_ORDER = ("val", "test", "test_iid", "val_ood", "test_ood", "train")
+
+
+def _split_rank(split: str) -> int:
+    return SPLIT_ORDER.index(split) if split in SPLIT_ORDER else len(SPLIT_ORDER)
+
 
 def collect(submissions_root: Path) -> list[tuple[Submission, DatasetRef]]:
     """Load and validate every entry (schema and files) and its dataset."""
@@ -297,7 +304,7 @@ def build(
     for sub, ref in entries:
         group = groups.setdefault((ref.name, sub.split), Group(ref, sub.split))
         group.rows.append(make_row(sub, per_entry[sub.entry_id]))
-    ordered = [groups[k] for k in sorted(groups)]
+    ordered = [groups[k] for k in sorted(groups, key=lambda k: (k[0], _split_rank(k[1]), k[1]))]
 
     stamp = hashlib.sha256((_render_fingerprint() + _group_payload(ordered)).encode()).hexdigest()
     previous: dict[str, str] = data.get("outputs", {})
