@@ -162,6 +162,8 @@ def plan_queries(source: MaskSource, lengths: dict[str, int], strategy: str, mar
     for record in source.records:
         durations.setdefault(record.vid, float(record.duration))
     all_vids = sorted(lengths)
+    # clips of a context video that lie inside its annotated duration (room for a moment)
+    usable = {v: min(lengths[v], math.floor(durations[v] / clip_len + _EPS)) for v in all_vids}
     plans = []
     seen: dict[str, object] = {}
     for record in source.records:
@@ -190,7 +192,6 @@ def plan_queries(source: MaskSource, lengths: dict[str, int], strategy: str, mar
         elif strategy == "recontext":
             moment = moment_block(record.windows, clip_len, n)
             size = moment[1] - moment[0]
-            usable = {v: min(lengths[v], math.floor(durations[v] / clip_len + _EPS)) for v in all_vids}
             hosts = [v for v in all_vids if v != record.vid and usable[v] >= size]
             if not hosts:
                 raise ValidationError(f"no other video has room for the {size}-clip moment (strategy recontext)",
