@@ -44,7 +44,7 @@ the original's doubled epoch did (B = 16 -> 48 samples per step).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -78,14 +78,12 @@ def pair_similarity(
     return total / counted.sum(-1).clamp(min=1)
 
 
-def eligible_partners(vids: Sequence[object], exclude_above: float | None = None,
-                      sim: torch.Tensor | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
-    """[B, B] bool: b may partner a when b != a, vid(b) != vid(a) and (optionally)
-    sim(a, b) <= ``exclude_above`` (a near-duplicate filter, as the original's 0.9 for
-    non-QVHighlights data)."""
-    codes: dict[object, int] = {}
-    ids = torch.tensor([codes.setdefault(v, len(codes)) for v in vids], device=device)
-    ok = ids[:, None] != ids[None, :]
+def eligible_partners(video_id: torch.Tensor, exclude_above: float | None = None,
+                      sim: torch.Tensor | None = None) -> torch.Tensor:
+    """[B, B] bool: row b may partner row a when b != a, ``video_id[b] != video_id[a]`` and
+    (optionally) ``sim[a, b] <= exclude_above`` (a near-duplicate filter like the original's
+    0.9 on non-QVHighlights data)."""
+    ok = video_id[:, None] != video_id[None, :]
     if exclude_above is not None:
         if sim is None:
             raise ValueError("exclude_above needs the similarity matrix")
@@ -220,10 +218,11 @@ def plan_layouts(
 # the batch augmentation
 # --------------------------------------------------------------------------------------------
 def tef(mask: torch.Tensor) -> torch.Tensor:
-    """[B, L, 2] temporal endpoint features ``[i / n, (i + 1) / n]`` (zero at padding)."""
+    """[B, L, 2] temporal endpoint features ``[i / n, i / n + 1 / n]`` (zero at padding), in
+    the float32 arithmetic of :mod:`reference_models.core.data`."""
     n = mask.sum(1, keepdim=True).clamp(min=1).to(torch.float32)
     i = torch.arange(mask.shape[1], device=mask.device, dtype=torch.float32)[None, :]
-    out = torch.stack([i / n, (i + 1) / n], dim=-1)
+    out = torch.stack([i / n, i / n + 1.0 / n], dim=-1)
     return out * mask[..., None].to(out.dtype)
 
 
@@ -241,3 +240,217 @@ def gt_blocks(spans: torch.Tensor, span_mask: torch.Tensor, lengths: torch.Tenso
     first = first.clamp(min=0).long()
     last = torch.minimum(last.long(), lengths)
     return first, torch.maximum(last, first + 1)
+
+
+@dataclass
+class VSDCConfig:
+    """VSDC settings (module docstring); the defaults are the original's."""
+
+    alpha: float = 0.7
+    jitter_low: float = 0.8
+    jitter_high: float = 1.2
+    topk: int = 50
+    strategy: str = "sim"
+    anchor_fraction: float = 0.5
+    keep_originals: bool = False
+    exclude_above: float | None = None
+    min_count: int = 2
+
+
+def _gather_rows(value: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    return value.index_select(0, rows)
+
+
+class VSDC:
+    """The batch augmentation: ``vsdc(batch) -> batch`` on the collated training batch of
+    :mod:`reference_models.core.data` (keys in ``docs/models.md``; labels already sampled).
+
+    ``source_slices``: column ranges ``[lo, hi)`` of the video feature sources in
+    ``batch["video"]`` (TEF excluded); ``tef``: the last two video columns are the TEF. Random
+    draws use a ``torch.Generator`` seeded with ``seed`` on the batch's device; its state is
+    ``state_dict()`` / ``load_state_dict()`` (saved by the trainer, so ``--resume`` continues
+    exactly).
+
+    Output rows: ``[originals ; anchor samples ; partner samples]`` (module docstring). Per-query
+    keys (text, spans, index, video_id, clip_len, any other ``[B, ...]`` tensor) follow the
+    sample's query; ``video``/``video_mask``/``relevant``/``saliency_all`` are rebuilt from the
+    layout; ``spans`` move with the ground-truth block; saliency pair indices inside the block move
+    with it and the others are redrawn among the new clips of the same relevance.
+    """
+
+    CLIP_KEYS = ("video", "video_mask", "relevant", "saliency_all")
+
+    def __init__(self, source_slices: Sequence[tuple[int, int]], tef: bool = True,
+                 config: VSDCConfig | None = None, seed: int = 0) -> None:
+        self.config = config or VSDCConfig()
+        c = self.config
+        if c.strategy not in STRATEGIES:
+            raise ValueError(f"unknown VSDC strategy {c.strategy!r} (choose from {', '.join(STRATEGIES)})")
+        if not 0.0 <= c.alpha <= 1.0 or not 0.0 <= c.anchor_fraction <= 1.0:
+            raise ValueError("VSDC alpha and anchor_fraction must lie in [0, 1]")
+        self.sources = [(int(lo), int(hi)) for lo, hi in source_slices]
+        if not self.sources:
+            raise ValueError("VSDC needs at least one video feature source")
+        self.tef = tef
+        self.seed = seed
+        self.generator: torch.Generator | None = None
+        self._pending: torch.Tensor | None = None
+
+    # -- RNG state ------------------------------------------------------------------------------
+    def _generator(self, device: torch.device) -> torch.Generator:
+        if self.generator is None or self.generator.device != device:
+            self.generator = torch.Generator(device=device).manual_seed(self.seed)
+            if self._pending is not None:
+                self.generator.set_state(self._pending)
+                self._pending = None
+        return self.generator
+
+    def state_dict(self) -> dict[str, object]:
+        state = self.generator.get_state() if self.generator is not None else self._pending
+        return {"seed": self.seed, "generator": state}
+
+    def load_state_dict(self, state: Mapping[str, object]) -> None:
+        self.seed = int(state["seed"])
+        self.generator = None
+        self._pending = state.get("generator")
+
+    # -- the augmentation ----------------------------------------------------------------------
+    def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        c = self.config
+        mask = batch["video_mask"].bool()
+        size = mask.shape[0]
+        n_anchors = int(round(c.anchor_fraction * size))
+        if size < 2 or n_anchors == 0:
+            return batch
+        device = mask.device
+        gen = self._generator(device)
+        lengths = mask.sum(1)
+        anchors = torch.randperm(size, generator=gen, device=device)[:n_anchors].sort().values
+        sim = None
+        if c.strategy != "random" or c.exclude_above is not None:
+            sim = pair_similarity(batch["video"], mask, self.sources, c.topk)
+        eligible = eligible_partners(batch["video_id"], c.exclude_above, sim)
+        partner = choose_partners(anchors, eligible, c.strategy, gen, sim)
+        paired = partner >= 0
+        anchors, partner = anchors[paired], partner[paired]
+        if c.keep_originals:
+            originals = torch.arange(size, device=device)
+        else:
+            keep = torch.ones(size, dtype=torch.bool, device=device)
+            keep[anchors] = False
+            originals = keep.nonzero().squeeze(1)
+        if len(anchors) == 0:
+            return batch
+
+        start, end = self._gt_blocks(batch, lengths)
+        n_pairs = len(anchors)
+        target = torch.cat([anchors, partner])
+        other = torch.cat([partner, anchors])
+        other_first = torch.arange(2 * n_pairs, device=device) >= n_pairs
+        lay = plan_layouts(lengths, start, end, target, other, other_first, gen, c.alpha,
+                           (c.jitter_low, c.jitter_high), c.min_count)
+        return self._assemble(batch, originals, target, lay, start, end, gen)
+
+    def _gt_blocks(self, batch: dict[str, torch.Tensor], lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ground-truth block per row: the clips of every sampled window and every relevant clip."""
+        start, end = gt_blocks(batch["spans"], batch["span_mask"], lengths)
+        if "relevant" in batch:
+            relevant = batch["relevant"].bool() & batch["video_mask"].bool()
+            pos = torch.arange(relevant.shape[1], device=relevant.device)[None, :]
+            has = relevant.any(1)
+            first = torch.where(relevant, pos, relevant.shape[1]).amin(1)
+            last = torch.where(relevant, pos + 1, 0).amax(1)
+            start = torch.where(has, torch.minimum(start, first), start)
+            end = torch.where(has, torch.maximum(end, last), end)
+        return start, end
+
+    def _assemble(self, batch: dict[str, torch.Tensor], originals: torch.Tensor, target: torch.Tensor,
+                  lay: Layout, start: torch.Tensor, end: torch.Tensor, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        """The output batch: the ``originals`` rows unchanged, then the synthesized rows."""
+        device = target.device
+        mask = batch["video_mask"].bool()
+        lengths = mask.sum(1)
+        n_orig, n_syn = len(originals), len(target)
+        width = max(int(lengths[originals].max()) if n_orig else 0, lay.row.shape[1])
+        pos = torch.arange(width, device=device)[None, :]
+
+        def pad(x: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.pad(x, (0, width - x.shape[1]))
+
+        # one layout for every output row; an original is its own video with shift 0
+        rows = torch.cat([originals[:, None].expand(-1, width), pad(lay.row)])
+        clips = torch.cat([pos.expand(n_orig, -1).clamp(max=mask.shape[1] - 1), pad(lay.clip)])
+        new_mask = torch.cat([pos < lengths[originals][:, None], pad(lay.mask)])
+        own = torch.cat([new_mask[:n_orig], pad(lay.own)])
+        query = torch.cat([originals, target])
+        shift = torch.cat([torch.zeros(n_orig, dtype=torch.long, device=device), lay.shift])
+        new_len = new_mask.sum(1)
+        old_len = lengths[query]
+        synthetic = torch.arange(n_orig + n_syn, device=device) >= n_orig
+
+        out: dict[str, torch.Tensor] = {}
+        for key, value in batch.items():
+            if key not in self.CLIP_KEYS and torch.is_tensor(value) and value.dim() > 0 and value.shape[0] == len(mask):
+                out[key] = _gather_rows(value, query)
+        video = batch["video"][rows, clips] * new_mask[..., None].to(batch["video"].dtype)
+        if self.tef:
+            video[..., -2:] = tef(new_mask).to(video.dtype)
+            video[:n_orig] = pad_length(batch["video"].index_select(0, originals), width)
+        out["video"] = video
+        out["video_mask"] = new_mask
+        relevant = None
+        if "relevant" in batch:
+            relevant = batch["relevant"].bool()[rows, clips] & own
+            out["relevant"] = relevant
+        if "saliency_all" in batch:
+            out["saliency_all"] = batch["saliency_all"][rows, clips] * own.to(batch["saliency_all"].dtype)
+
+        if "spans" in batch:
+            spans = out["spans"]
+            scale = old_len.to(spans.dtype)[:, None]
+            s = (spans[..., 0] - spans[..., 1] / 2) * scale + shift[:, None]
+            e = (spans[..., 0] + spans[..., 1] / 2) * scale + shift[:, None]
+            n = new_len.to(spans.dtype)[:, None]
+            moved = torch.stack([(s + e) / (2 * n), (e - s) / n], dim=-1)
+            out["spans"] = torch.where(synthetic[:, None, None], moved, spans)
+
+        if "saliency_pos" in out and "saliency_neg" in out and relevant is not None:
+            block_start = torch.cat([torch.zeros(n_orig, dtype=torch.long, device=device), start[target]])
+            block_end = torch.cat([lengths[originals], end[target]])
+            out["saliency_pos"], out["saliency_neg"] = self._move_pairs(
+                out["saliency_pos"], out["saliency_neg"], block_start, block_end, shift, synthetic,
+                new_mask, relevant, gen)
+        return out
+
+    @staticmethod
+    def _move_pairs(pos: torch.Tensor, neg: torch.Tensor, block_start: torch.Tensor, block_end: torch.Tensor,
+                    shift: torch.Tensor, synthetic: torch.Tensor, new_mask: torch.Tensor,
+                    new_relevant: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Saliency pair clip indices [K, P] in the new videos. Indices inside the ground-truth
+        block move with it. A positive outside it is redrawn among the new relevant clips. A
+        negative of a synthesized row is redrawn among the new non-relevant clips when it lies
+        outside the block (its clip was dropped or moved), when it equals its positive, or when
+        its pair repeats the first pair (the data module's fallbacks for a video without
+        non-relevant clips, which the new video now has)."""
+        def inside(index: torch.Tensor) -> torch.Tensor:
+            return (index >= block_start[:, None]) & (index < block_end[:, None])
+
+        def draw(pool: torch.Tensor, count: int) -> torch.Tensor:
+            keys = torch.rand((pos.shape[0], count, pool.shape[1]), generator=gen, device=pool.device)
+            return keys.masked_fill(~pool[:, None, :], -1.0).argmax(-1)
+
+        outside = new_mask & ~new_relevant
+        repeats = torch.zeros_like(neg, dtype=torch.bool)
+        repeats[:, 1:] = (pos[:, 1:] == pos[:, :1]) & (neg[:, 1:] == neg[:, :1])
+        redraw_neg = synthetic[:, None] & outside.any(1, keepdim=True) & (~inside(neg) | (neg == pos) | repeats)
+        new_pos = torch.where(inside(pos), pos + shift[:, None], draw(new_relevant, pos.shape[1]))
+        new_neg = torch.where(redraw_neg, draw(outside, neg.shape[1]), neg + shift[:, None])
+        return new_pos, new_neg.clamp(min=0)
+
+
+def pad_length(x: torch.Tensor, width: int) -> torch.Tensor:
+    """``x`` [B, L, ...] zero-padded or cut to length ``width`` along dim 1."""
+    if x.shape[1] >= width:
+        return x[:, :width]
+    pad = x.new_zeros((x.shape[0], width - x.shape[1], *x.shape[2:]))
+    return torch.cat([x, pad], dim=1)

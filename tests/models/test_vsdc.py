@@ -24,7 +24,7 @@ def random_rows(gen: torch.Generator, batch: int, max_len: int) -> tuple[torch.T
 
 def test_layout_keeps_gt_block_and_shift_over_many_draws() -> None:
     gen = torch.Generator().manual_seed(7)
-    for _ in range(200):
+    for _ in range(80):
         batch = int(torch.randint(2, 9, (1,), generator=gen))
         lengths, start, end = random_rows(gen, batch, 80)
         target = torch.arange(batch)
@@ -63,7 +63,7 @@ def test_layout_counts_follow_alpha_and_jitter() -> None:
     gen = torch.Generator().manual_seed(1)
     lengths, start, end = torch.tensor([75, 75]), torch.tensor([10, 0]), torch.tensor([20, 75])
     own_sizes, oth_sizes = [], []
-    for _ in range(300):
+    for _ in range(150):
         lay = vsdc.plan_layouts(lengths, start, end, torch.tensor([0]), torch.tensor([1]),
                                 torch.tensor([False]), gen)
         n_own = int(lay.own[0].sum()) - 10
@@ -104,8 +104,8 @@ def test_pair_similarity_definition() -> None:
 
 def test_partner_never_itself_nor_same_video() -> None:
     gen = torch.Generator().manual_seed(0)
-    vids = ["a", "a", "b", "c", "c", "c", "d", "e"]
-    eligible = vsdc.eligible_partners(vids)
+    vids = [0, 0, 1, 2, 2, 2, 3, 4]
+    eligible = vsdc.eligible_partners(torch.tensor(vids))
     anchors = torch.arange(len(vids))
     for strategy in vsdc.STRATEGIES:
         for _ in range(50):
@@ -127,23 +127,174 @@ def test_partner_never_itself_nor_same_video() -> None:
 
 def test_no_eligible_partner_gives_minus_one() -> None:
     gen = torch.Generator().manual_seed(0)
-    eligible = vsdc.eligible_partners(["x", "x", "y"])
+    eligible = vsdc.eligible_partners(torch.tensor([5, 5, 6]))
     sim = torch.rand(3, 3)
     for strategy in vsdc.STRATEGIES:
         partner = vsdc.choose_partners(torch.tensor([0, 1, 2]), eligible, strategy, gen, sim)
         assert partner[2] in (0, 1) and partner[0] == 2 and partner[1] == 2
-    none = vsdc.eligible_partners(["x", "x"])
+    none = vsdc.eligible_partners(torch.tensor([5, 5]))
     for strategy in vsdc.STRATEGIES:
         assert vsdc.choose_partners(torch.tensor([0, 1]), none, strategy, gen, sim[:2, :2]).tolist() == [-1, -1]
 
 
 def test_random_strategy_is_uniform() -> None:
     gen = torch.Generator().manual_seed(2018)
-    vids = [f"v{i}" for i in range(9)] + ["v0"]  # row 9 shares a video with row 0
-    eligible = vsdc.eligible_partners(vids)
+    vids = list(range(9)) + [0]  # row 9 shares a video with row 0
+    eligible = vsdc.eligible_partners(torch.tensor(vids))
     anchors = torch.zeros(4000, dtype=torch.long)  # anchor row 0, many independent draws
     partner = vsdc.choose_partners(anchors, eligible, "random", gen)
     counts = torch.bincount(partner, minlength=10)
     assert counts[0] == 0 and counts[9] == 0
     stat, p_value = chisquare(counts[1:9].numpy())
     assert p_value > 0.01, (counts.tolist(), stat)
+
+
+# --------------------------------------------------------------------------------------------
+# the batch augmentation on real collated batches
+# --------------------------------------------------------------------------------------------
+SOURCES = [(0, 6), (6, 10)]
+
+
+def make_batch(gen: torch.Generator, batch: int, qvh: bool) -> dict[str, torch.Tensor]:
+    """A collated batch (reference_models.core.data.collate + sample_labels) of random videos
+    with 1-3 windows each; ``qvh``: saliency scores on the relevant clips, else binary."""
+    import numpy as np
+
+    from reference_models.core.data import collate, sample_labels
+
+    rng = np.random.default_rng(int(torch.randint(0, 2**31, (1,), generator=gen)))
+    items = []
+    for i in range(batch):
+        n = int(rng.integers(4, 40))
+        feats = rng.normal(size=(n, 10)).astype(np.float32)
+        feats[:, :6] /= np.linalg.norm(feats[:, :6], axis=1, keepdims=True)
+        feats[:, 6:] /= np.linalg.norm(feats[:, 6:], axis=1, keepdims=True)
+        start = np.arange(n, dtype=np.float32) / n
+        video = np.concatenate([feats, np.stack([start, start + 1.0 / n], 1)], 1)
+        relevant = np.zeros(n, dtype=bool)
+        windows = []
+        for _ in range(int(rng.integers(1, 4))):
+            s = int(rng.integers(0, n))
+            e = int(rng.integers(s + 1, min(n, s + 8) + 1))
+            windows.append((s / n, e / n))
+            relevant[s:e] = True
+        windows = np.asarray(windows, dtype=np.float32)
+        cxw = np.stack([windows.mean(1), windows[:, 1] - windows[:, 0]], 1)
+        scores = np.where(relevant, rng.integers(1, 13, n), 0).astype(np.float32) if qvh else relevant.astype(np.float32)
+        ids = np.flatnonzero(relevant)
+        hard = np.array([ids[np.argmax(scores[ids])], ids[np.argmin(scores[ids])]]) if qvh else np.array([-1, -1])
+        items.append({"video": video, "text": rng.normal(size=(int(rng.integers(2, 6)), 8)).astype(np.float32),
+                      "index": i, "video_id": int(rng.integers(0, batch)), "clip_len": 2.0,
+                      "windows": cxw, "relevant": relevant, "saliency_all": scores, "hard_pair": hard})
+    return sample_labels(collate(items), 5, gen)
+
+
+def window_clips(spans: torch.Tensor, span_mask: torch.Tensor, length: int) -> list[tuple[int, int]]:
+    """Clip ranges [s, e) of the real windows of one sample (spans are exact clip multiples)."""
+    out = []
+    for (c, w), ok in zip(spans.tolist(), span_mask.tolist(), strict=True):
+        if ok:
+            s, e = (c - w / 2) * length, (c + w / 2) * length
+            assert abs(s - round(s)) < 1e-3 and abs(e - round(e)) < 1e-3
+            out.append((round(s), round(e)))
+    return out
+
+
+@pytest.mark.parametrize("qvh", [True, False])
+@pytest.mark.parametrize("keep", [False, True])
+def test_vsdc_batch_windows_point_at_the_same_clips(qvh: bool, keep: bool) -> None:
+    gen = torch.Generator().manual_seed(11 + qvh + 2 * keep)
+    config = vsdc.VSDCConfig(anchor_fraction=1.0 if keep else 0.5, keep_originals=keep)
+    for trial in range(15):
+        size = int(torch.randint(2, 10, (1,), generator=gen))
+        batch = make_batch(gen, size, qvh)
+        aug = vsdc.VSDC(SOURCES, tef=True, config=config, seed=trial)
+        out = aug(batch)
+        lengths_in, lengths_out = batch["video_mask"].sum(1), out["video_mask"].sum(1)
+        n_out = out["video"].shape[0]
+        assert all(out[k].shape[0] == n_out for k in out)
+        for k in range(n_out):
+            q = int(out["index"][k])
+            n_old, n_new = int(lengths_in[q]), int(lengths_out[k])
+            assert torch.equal(out["text"][k], batch["text"][q])
+            assert not out["video_mask"][k, n_new:].any() and out["video_mask"][k, :n_new].all()
+            old = window_clips(batch["spans"][q], batch["span_mask"][q], n_old)
+            new = window_clips(out["spans"][k], out["span_mask"][k], n_new)
+            shifts = {ns - os_ for (os_, _), (ns, _) in zip(old, new, strict=True)}
+            assert len(shifts) == 1  # every window moves by the same whole number of clips
+            shift = shifts.pop()
+            assert [(s + shift, e + shift) for s, e in old] == new
+            # the whole ground-truth block (windows and relevant clips) is intact at the shift
+            rel = batch["relevant"][q, :n_old].nonzero().squeeze(1)
+            lo = min([s for s, _ in old] + rel.tolist())
+            hi = max([e for _, e in old] + (rel + 1).tolist())
+            assert 0 <= lo + shift and hi + shift <= n_new
+            assert torch.equal(out["video"][k, lo + shift:hi + shift, :10], batch["video"][q, lo:hi, :10])
+            assert torch.equal(out["saliency_all"][k, lo + shift:hi + shift], batch["saliency_all"][q, lo:hi])
+            assert torch.equal(out["relevant"][k, :n_new].nonzero().squeeze(1), rel + shift)
+            # relevant / scored clips exist only there
+            assert out["saliency_all"][k, :n_new].sum() == batch["saliency_all"][q, :n_old].sum()
+            # TEF recomputed for the new length
+            i = torch.arange(n_new, dtype=torch.float32)
+            assert torch.allclose(out["video"][k, :n_new, 10], i / n_new)
+            assert torch.allclose(out["video"][k, :n_new, 11], i / n_new + 1.0 / n_new)
+            # saliency pairs: positives are relevant clips; positives of the hard/first pair kept
+            pos, neg = out["saliency_pos"][k], out["saliency_neg"][k]
+            assert out["relevant"][k, pos].all()
+            assert int(pos[0]) == int(batch["saliency_pos"][q, 0]) + shift
+            if qvh and batch["saliency_pos"][q, 0] != batch["saliency_neg"][q, 0]:
+                assert int(neg[0]) == int(batch["saliency_neg"][q, 0]) + shift  # the hard pair
+            if not out["relevant"][k, :n_new].all():
+                assert not out["relevant"][k, neg[-1]]
+        # composition: originals first, unchanged
+        n_orig = size if keep else n_out - 2 * (n_out - size)
+        n_orig = n_out - 2 * ((n_out - n_orig) // 2)
+        for k in range(n_orig):
+            q = int(out["index"][k])
+            n = int(lengths_in[q])
+            assert torch.equal(out["video"][k, :n], batch["video"][q, :n])
+            assert torch.equal(out["spans"][k], batch["spans"][q])
+
+
+def test_vsdc_pairs_never_same_video_and_layout() -> None:
+    gen = torch.Generator().manual_seed(5)
+    for trial in range(10):
+        batch = make_batch(gen, 8, True)
+        aug = vsdc.VSDC(SOURCES, config=vsdc.VSDCConfig(anchor_fraction=1.0, keep_originals=True), seed=trial)
+        out = aug(batch)
+        n_syn = out["video"].shape[0] - 8
+        assert n_syn % 2 == 0
+        half = n_syn // 2
+        anchor_q = out["index"][8:8 + half]
+        partner_q = out["index"][8 + half:]
+        vid = batch["video_id"]
+        assert (anchor_q != partner_q).all() and (vid[anchor_q] != vid[partner_q]).all()
+        # the anchor sample starts with the anchor's clips, the partner sample ends with the partner's
+        for a, p, k in zip(anchor_q.tolist(), partner_q.tolist(), range(8, 8 + half), strict=True):
+            first_clip = out["video"][k, 0, :10]
+            assert (batch["video"][a, :, :10] == first_clip).all(1).any()
+            m = int(out["video_mask"][k + half].sum())
+            last_clip = out["video"][k + half, m - 1, :10]
+            assert (batch["video"][p, :, :10] == last_clip).all(1).any()
+
+
+def test_vsdc_is_seeded_and_resumable() -> None:
+    gen = torch.Generator().manual_seed(9)
+    batches = [make_batch(gen, 6, True) for _ in range(3)]
+    first = vsdc.VSDC(SOURCES, seed=3)
+    ref = [first(b) for b in batches]
+    again = vsdc.VSDC(SOURCES, seed=3)
+    again(batches[0])
+    state = again.state_dict()
+    resumed = vsdc.VSDC(SOURCES, seed=0)
+    resumed.load_state_dict(state)
+    for want, got in zip(ref[1:], [resumed(b) for b in batches[1:]], strict=True):
+        assert want.keys() == got.keys() and all(torch.equal(want[k], got[k]) for k in want)
+
+
+def test_vsdc_batch_without_partners_is_unchanged() -> None:
+    gen = torch.Generator().manual_seed(2)
+    batch = make_batch(gen, 4, True)
+    batch["video_id"] = torch.zeros(4, dtype=torch.long)  # one video: no eligible partner
+    out = vsdc.VSDC(SOURCES)(batch)
+    assert out is batch
