@@ -85,6 +85,6 @@ def synth(out: Path, n_train: int | None, n_val: int | None, n_ood: int | None, 
     from mrbench.data.dataset import DatasetDir
 
     info = DatasetDir(out).info()
-    counts = ", ".join(f"{s} {n}" for s, n in info.extra["queries"].items())
+    counts = ", ".join(f"{s} {info.extra['queries'][s]}" for s in info.splits)
     click.echo(f"wrote {out}: {counts} queries, {info.extra['videos']} videos, "
                f"features {info.video_features} in {time.perf_counter() - start:.1f} s")

@@ -678,24 +678,29 @@ def _truth_bytes(rows: list[dict]) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _prepare_out(out: Path, force: bool) -> None:
+def _check_out(out: Path, force: bool) -> bool:
+    """Whether ``out`` holds a synthetic dataset to replace; errors if it cannot be written."""
     if out.exists() and not out.is_dir():
         raise MrbenchError(f"{out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
-        info = out / DATASET_FILE
-        if not force:
-            raise MrbenchError(f"{out} exists and is not empty (use --force to replace a synthetic dataset)")
-        try:
-            kind = DatasetDir(out).info().kind if info.is_file() else None
-        except MrbenchError:
-            kind = None
-        if kind != "synthetic":
-            raise MrbenchError(f"--force replaces only a synthetic dataset directory; {out} is not one")
-        info.unlink()
-        for name in ("annotations", "features"):
-            shutil.rmtree(out / name, ignore_errors=True)
-        (out / TRUTH_FILE).unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+    if not (out.is_dir() and any(out.iterdir())):
+        return False
+    if not force:
+        raise MrbenchError(f"{out} exists and is not empty (use --force to replace a synthetic dataset)")
+    try:
+        kind = DatasetDir(out).info().kind
+    except MrbenchError:
+        kind = None
+    if kind != "synthetic":
+        raise MrbenchError(f"--force replaces only a synthetic dataset directory; {out} is not one")
+    return True
+
+
+def _clear(out: Path) -> None:
+    """Remove what a synthetic dataset directory holds (dataset.json first)."""
+    (out / DATASET_FILE).unlink()
+    for name in ("annotations", "features"):
+        shutil.rmtree(out / name, ignore_errors=True)
+    (out / TRUTH_FILE).unlink(missing_ok=True)
 
 
 def generate(
@@ -710,8 +715,11 @@ def generate(
 
     config.validate()
     out = Path(out)
+    replace = _check_out(out, force)
     world, videos = plan(config)
-    _prepare_out(out, force)
+    if replace:
+        _clear(out)
+    out.mkdir(parents=True, exist_ok=True)
     directory = DatasetDir(out)
     store = FeatureStore(directory.features_root)
     split_files = dict(load_annotation_splits(config)) if config.annotations else {}
