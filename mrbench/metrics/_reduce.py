@@ -53,18 +53,18 @@ def ordered_row_sum(values: np.ndarray, keep: np.ndarray, reverse: bool = False)
     """For each row of ``values [R, L]``: the sum of its kept entries taken in row order (or
     reversed), added in numpy's order for a 1-D array of that many values; and their count.
 
-    Rows with fewer than 8 kept values are summed sequentially in place (skipped entries add an
-    exact zero); only rows with 8 or more are compacted for the pairwise order.
+    Rows with fewer than 8 kept values are summed sequentially in place (a running sum, where
+    skipped entries add an exact zero); only rows with 8 or more are compacted for numpy's
+    interleaved order.
     """
     if reverse:
         values, keep = values[:, ::-1], keep[:, ::-1]
     kept = np.where(keep, values, 0.0)
     counts = keep.sum(axis=1)
-    total = np.zeros(len(kept))
-    for column in kept.T:
-        total = total + column
+    total = np.cumsum(kept, axis=1)[:, -1] if kept.shape[1] else np.zeros(len(kept))  # sequential
     big = np.flatnonzero(counts >= 8)
     if len(big):
         compacted, big_counts = compact_left(kept[big], keep[big])
+        compacted = compacted[:, : max(8, int(big_counts.max()))]
         total[big] = numpy_order_sum(compacted, big_counts)
     return total, counts

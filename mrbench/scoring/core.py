@@ -99,6 +99,36 @@ def score(
         caught.append(str(item.message))
         warnings.warn(str(item.message), item.category, stacklevel=2)
 
+    masks = _masks(variants, truth, len(masked_sets)) if masked_sets else None
+    ordered = compute_metrics(main, truth, masked_sets, masks, ci=ci, seed=seed, n_boot=n_boot)
+    if main.saliency is not None and truth.saliency is None:
+        meta["highlights"] = "skipped: the ground truth has no saliency labels"
+    meta.update({
+        "predictions": main_name,
+        "masked": [m.name for m in masked_sets],
+        "ground_truth": truth.source,
+        "variant": [str(v) for v in variants],
+        "mrbench_version": __version__,
+        "warnings": caught,
+    })
+    ordered["meta"] = meta
+    return Report(ordered, caught)
+
+
+def compute_metrics(
+    main: PredictionSet,
+    truth: GroundTruth,
+    masked_sets: Sequence[PredictionSet] = (),
+    masks: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    *,
+    ci: bool = False,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> dict[str, Any]:
+    """Every metric of already validated predictions: the report dict without ``meta``.
+
+    ``masks``: per masked file, the masked regions ``([Q_gt, M, 2], [Q_gt, M])`` in GT row order.
+    """
     data: dict[str, Any] = {"brief": {}}
     per_query: dict[str, np.ndarray] = {}
     additions: dict[str, Any] = {}
@@ -113,8 +143,6 @@ def score(
             data["brief"][f"{name}-mAP"] = block["HL-mAP"]
             data["brief"][f"{name}-Hit1"] = block["HL-Hit1"]
         data.update(hl_blocks)
-    elif main.saliency is not None:
-        meta["highlights"] = "skipped: the ground truth has no saliency labels"
     ordered = {"brief": data.pop("brief")}
     ordered.update(sorted(data.items()))
     additions["n_queries"] = len(truth)
@@ -122,21 +150,12 @@ def score(
     ordered["mrbench"] = additions
     if masked_sets:
         if main.windows is None or any(m.windows is None for m in masked_sets):
-            raise ValidationError("spurious metrics need 'pred_relevant_windows' in every file", field="pred_relevant_windows")
-        masks = _masks(variants, truth, len(masked_sets))
-        ordered["spurious"] = _spurious(main, full_map, masked_sets, truth, masks)
+            raise ValidationError("spurious metrics need 'pred_relevant_windows' in every file",
+                                  field="pred_relevant_windows")
+        ordered["spurious"] = _spurious(main, full_map, list(masked_sets), truth, masks)
     if ci:
         ordered["intervals"] = bootstrap_intervals(per_query, n_boot=n_boot, seed=seed)
-    meta.update({
-        "predictions": main_name,
-        "masked": [m.name for m in masked_sets],
-        "ground_truth": truth.source,
-        "variant": [str(v) for v in variants],
-        "mrbench_version": __version__,
-        "warnings": caught,
-    })
-    ordered["meta"] = meta
-    return Report(ordered, caught)
+    return ordered
 
 
 def _as_bundle(predictions: PredictionsLike) -> Bundle | None:
