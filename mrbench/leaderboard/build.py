@@ -195,7 +195,11 @@ def _read_cache(path: Path) -> dict[str, Any]:
 
 
 def _write_cache(path: Path, data: dict[str, Any]) -> None:
+    """Write the cache; a cache directory named ``.cache`` ignores itself in git (``*``)."""
     atomic_write_text(path, json.dumps(data, sort_keys=True, indent=1) + "\n")
+    ignore = path.parent / ".gitignore"
+    if path.parent.name == CACHE_DIR and not ignore.exists():
+        atomic_write_text(ignore, "# written by mrbench leaderboard build\n*\n")
 
 
 def _group_payload(groups: list[Group]) -> str:

@@ -145,7 +145,7 @@ def markdown_table(group: Group) -> str:
 def legend(group: Group) -> str:
     has_spurious = any(c.spurious for c in columns_for(group))
     text = (
-        "Values are x100, mean ± sample std (ddof = 1) over seeds; one seed shows the value alone. "
+        "Values are x100 (Ratio: a plain ratio), mean ± sample std (ddof = 1) over seeds; one seed shows the value alone. "
         "↑ higher is better, ↓ lower is better. Flags: T = the split's answers were used to select "
         "something, S = self-scored against public ground truth."
     )
