@@ -1,0 +1,86 @@
+"""TD-DETR (Zhou, Wei et al., ICCV 2025): QD-DETR + TDEM in every text-to-video layer + VSDC.
+
+* **TDEM** (:mod:`reference_models.core.tdem`): registered as the temporal module ``"tdem"``;
+  every text-to-video layer gets one, all sharing a single learnable start token (as the
+  original's ``video_embed``), blend ``model.beta`` (0.7). Differences are taken on the video
+  tokens (``model.temporal_uses_pos = true`` reproduces the original's tokens + position encoding).
+* **VSDC** (:mod:`reference_models.core.vsdc`): the model's training batch augmentation
+  (``model.batch_augment(dataset, config)``, which the trainer calls). The presets load batches of
+  16 queries and VSDC keeps all 16 and uses each as an anchor: 16 originals + 16 pairs x 2
+  synthesized samples = 48 samples per step and N / 16 steps per epoch, each query once unchanged
+  and once as an anchor -- the composition and step count of the original's doubled epoch with
+  its batch size 32 (tddetr.md §2.1).
+
+Presets (tddetr.md §1.5; the base presets are :data:`reference_models.core.config.PRESETS`):
+
+* ``qvhighlights``: 4 T2V (with TDEM) / 4 self-attention / 4 decoder layers, lr 1e-4 dropped x0.1
+  at epoch 80, 200 epochs, loss and matcher weights span 1 / gIoU 10 / class 4, saliency 1
+  (14.96 M parameters with 2818-d video and 512-d text input);
+* ``charades_sta``: 3 / 3 / 3 layers, lr 2e-4 (no drop), 100 epochs, span 10 / gIoU 1 / class 4,
+  saliency 4, 1-s clips, no length cap;
+* ``tiny``: the base tiny model with TDEM in its T2V layer, for CPU tests and smoke runs.
+
+VSDC settings come from ``config.vsdc`` (a :class:`~reference_models.core.vsdc.VSDCConfig`)
+when the config has such a section, else from :data:`VSDC_DEFAULTS`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from torch import nn
+
+from reference_models import register_model, register_temporal
+from reference_models.core.config import Config, ModelConfig
+from reference_models.core.tdem import TDEM, new_start_token
+from reference_models.core.vsdc import VSDC, VSDCConfig
+from reference_models.qd_detr import QDDETR
+
+#: the original's composition per loaded batch: keep every query, each one also an anchor
+VSDC_DEFAULTS = VSDCConfig(anchor_fraction=1.0, keep_originals=True)
+
+
+@register_temporal("tdem")
+def tdem_layers(config: ModelConfig, n_layers: int) -> list[nn.Module]:
+    """One TDEM per text-to-video layer, all sharing one start token."""
+    token = new_start_token(config.hidden)
+    return [TDEM(config.hidden, config.nheads, config.dropout, config.beta, start_token=token)
+            for _ in range(n_layers)]
+
+
+class TDDETR(QDDETR):
+    """QD-DETR whose text-to-video layers carry TDEM (``model.temporal = "tdem"``) and whose
+    training batches pass through VSDC."""
+
+    def batch_augment(self, dataset: object, config: Config) -> VSDC:
+        """VSDC over the dataset's feature sources, seeded from ``train.seed`` and the rank."""
+        settings = getattr(config, "vsdc", None) or VSDC_DEFAULTS
+        rank = int(os.environ.get("RANK", "0"))
+        return VSDC(dataset.source_slices, tef=config.data.tef, config=settings,
+                    seed=config.train.seed * 1_000_003 + rank)
+
+
+_COMMON = {"model.temporal": "tdem", "train.batch_size": 16}
+
+PRESETS = {
+    "qvhighlights": {
+        **_COMMON,
+        "model.t2v_layers": 4, "model.enc_layers": 4, "model.dec_layers": 4,
+        "train.epochs": 200, "train.lr": 1e-4, "train.lr_drop": 80,
+        "loss.span": 1.0, "loss.giou": 10.0, "loss.label": 4.0, "loss.saliency": 1.0,
+        "loss.cost_span": 1.0, "loss.cost_giou": 10.0, "loss.cost_class": 4.0,
+    },
+    "charades_sta": {
+        **_COMMON,
+        "model.t2v_layers": 3, "model.enc_layers": 3, "model.dec_layers": 3,
+        "train.epochs": 100, "train.lr": 2e-4, "train.lr_drop": 400,
+        "loss.span": 10.0, "loss.giou": 1.0, "loss.label": 4.0, "loss.saliency": 4.0,
+        "loss.cost_span": 10.0, "loss.cost_giou": 1.0, "loss.cost_class": 4.0,
+    },
+    "tiny": {**_COMMON, "train.batch_size": 8},
+}
+
+
+@register_model("tddetr", presets=PRESETS)
+def build(config: Config) -> TDDETR:
+    return TDDETR(config)
