@@ -87,3 +87,22 @@ def test_png_pixels_are_identical(rebuilt: Path) -> None:
         with Image.open(LEADERBOARDS / rel) as a, Image.open(rebuilt / rel) as b:
             assert a.size == b.size, rel
             assert np.array_equal(np.asarray(a), np.asarray(b)), f"{rel}: pixels differ"
+
+
+def test_committed_ground_truth_is_what_the_generator_makes() -> None:
+    """The synthetic ground truth in submissions/_datasets is reproducible from its recorded
+    generator config (planning only: no features are rendered)."""
+    import json
+
+    from mrbench.data.schema import FileStyle, dumps_annotations
+    from mrbench.data.synth import GENERATOR_VERSION, SynthConfig, plan
+
+    store = SUBMISSIONS / "_datasets" / "synth-default"
+    extra = json.loads((store / "dataset.json").read_text(encoding="utf-8"))["extra"]
+    assert extra["generator_version"] == GENERATOR_VERSION, "regenerate the entries: the generator changed"
+    settings = {k: tuple(v) if isinstance(v, list) else v for k, v in extra["config"].items()}
+    _, videos = plan(SynthConfig(**settings))
+    for path in sorted((store / "annotations").glob("*.jsonl")):
+        records = [q.record for v in videos for q in v.queries if q.split == path.stem]
+        text = dumps_annotations(records, FileStyle(final_newline=True))
+        assert text == path.read_text(encoding="utf-8"), f"{path.name} differs from `mrbench synth` output"
