@@ -16,7 +16,7 @@ from mrbench.metrics import (
     paired_iou,
     recall_at_5,
 )
-from mrbench.metrics._reduce import ordered_row_sum
+from mrbench.metrics._reduce import numpy_order_sum, ordered_row_sum
 from mrbench.metrics.debiased import debiased_recall
 from mrbench.metrics.retrieval import MAP_THRESHOLDS, bucket_window_mask, compact_windows
 from mrbench.metrics.spurious import center_in_mask
@@ -213,3 +213,13 @@ def test_ordered_row_sum_is_bit_identical_to_numpy(length: int) -> None:
             expected = [np.sum(row[::step][k[::step]]) for row, k in zip(values, keep, strict=True)]
             assert total.tolist() == expected
             assert kept.tolist() == keep.sum(1).tolist()
+
+
+@pytest.mark.parametrize("length", [1, 7, 8, 9, 16, 23, 75, 128])
+def test_numpy_order_sum_of_prefixes(length: int) -> None:
+    rng = np.random.default_rng(100 + length)
+    values = rng.random((100, length)) * rng.choice([1e-3, 1.0, 1e3], (100, length))
+    counts = rng.integers(0, length + 1, 100)
+    values[np.arange(length)[None, :] >= counts[:, None]] = 0.0
+    expected = [np.sum(row[:c]) for row, c in zip(values, counts, strict=True)]
+    assert numpy_order_sum(values, counts).tolist() == expected

@@ -37,29 +37,35 @@ def highlight_ap(scores: np.ndarray, labels: np.ndarray, n_clips: np.ndarray) ->
     ``n_clips[q]`` clips (entries past it are ignored); ``labels [Q, C, A]`` binary.
     """
     scores = np.asarray(scores, dtype=float)
-    labels = np.moveaxis(np.asarray(labels) > 0, 2, 1)  # [Q, A, C] booleans
     n_queries, width = scores.shape
-    n_ann = labels.shape[1]
     n_clips = np.asarray(n_clips)
     valid = np.arange(width)[None, :] < n_clips[:, None]
+    labels = np.moveaxis(np.asarray(labels) > 0, 2, 1) & valid[:, None, :]  # [Q, A, C]
     order = np.argsort(np.where(valid, -scores, np.inf), axis=1, kind="stable")
     ranked = np.take_along_axis(np.where(valid, scores, -np.inf), order, axis=1)
-    ranked_labels = np.take_along_axis(labels & valid[:, None, :], order[:, None, :], axis=2)
     ranked_valid = np.take_along_axis(valid, order, axis=1)
-
     following = np.concatenate([ranked[:, 1:], np.full((n_queries, 1), -np.inf)], axis=1)
-    group_end = (ranked_valid & (ranked != following))[:, None, :]  # last clip of each run of ties
-    tps = np.cumsum(ranked_labels, axis=2, dtype=np.int16)  # [Q, A, C] true positives so far
-    seen = np.arange(1.0, width + 1.0)
-    precision = np.where(group_end, tps / seen, 0.0)
-    interpolated = np.maximum.accumulate(precision[:, :, ::-1], axis=2)[:, :, ::-1]
-    tps_at_end = np.maximum.accumulate(np.where(group_end, tps, 0), axis=2)
-    previous = np.concatenate([np.zeros((n_queries, n_ann, 1), dtype=tps.dtype), tps_at_end[:, :, :-1]], axis=2)
-    level = group_end & (tps > previous)  # a new recall level starts here
+    group_end = ranked_valid & (ranked != following)  # last clip of each run of tied scores
+    has_ties = (ranked_valid & ~group_end).any(axis=1)
 
-    total, counts = ordered_row_sum(interpolated.reshape(-1, width), level.reshape(-1, width), reverse=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ap = (total / counts).reshape(n_queries, n_ann)
-    positives = tps[:, :, -1]
-    ap = np.where(positives == 0, 0.0, ap)
-    return np.where(positives == n_clips[:, None], 1.0, ap)
+    ranked_labels = np.take_along_axis(labels, order[:, None, :], axis=2)
+    positives = ranked_labels.sum(axis=2)
+    ap = np.where(positives == n_clips[:, None], 1.0, 0.0)  # constant columns: 1 or 0
+    rows, columns = np.nonzero((positives > 0) & (positives < n_clips[:, None]))
+    hits = ranked_labels[rows, columns]  # [R, C]
+    tps = np.cumsum(hits, axis=1, dtype=np.int16)
+    # A new recall level starts at the end of each group of tied scores that holds a positive;
+    # without ties, at every positive clip. Only those points matter: any other threshold has
+    # the recall of an earlier level and a lower precision.
+    level = hits.copy()
+    tied = np.flatnonzero(has_ties[rows])
+    if len(tied):
+        ends = group_end[rows[tied]]
+        at_end = np.maximum.accumulate(np.where(ends, tps[tied], 0), axis=1)
+        previous = np.concatenate([np.zeros((len(tied), 1), dtype=tps.dtype), at_end[:, :-1]], axis=1)
+        level[tied] = ends & (tps[tied] > previous)
+    precision = np.where(level, tps / np.arange(1.0, width + 1.0), 0.0)
+    interpolated = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
+    total, counts = ordered_row_sum(interpolated, level, reverse=True)
+    ap[rows, columns] = total / counts
+    return ap
