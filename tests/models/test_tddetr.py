@@ -1,0 +1,84 @@
+"""The ``tddetr`` model: registry, presets, parameter counts, TDEM in every T2V layer, VSDC
+in the trainer, and a tiny run whose loss falls."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from reference_models import create_model, list_models, resolve_config  # noqa: E402
+from reference_models.core.tdem import TDEM  # noqa: E402
+from reference_models.core.vsdc import VSDC  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_registered() -> None:
+    assert "tddetr" in list_models()
+
+
+@pytest.mark.parametrize(("preset", "expected"), [("qvhighlights", 14.96e6), ("charades_sta", 11.67e6)])
+def test_official_parameter_counts(preset: str, expected: float) -> None:
+    """tddetr.md §3.2: 14.96 M on QVHighlights (2818-d video, 512-d text), 11.67 M at 3/3 layers."""
+    model = create_model("tddetr", preset=preset, video_dim=2818, text_dim=512)
+    assert abs(n_params(model) - expected) / expected < 0.01, n_params(model)
+    plain = create_model("tddetr", preset=preset, video_dim=2818, text_dim=512, temporal="")
+    # TDEM's share: one MHA + two LN-Linear per T2V layer + one shared start token
+    layers = model.config.model.t2v_layers
+    assert n_params(model) - n_params(plain) == layers * (4 * 256 * 256 + 4 * 256 + 2 * (512 + 256 * 257)) + 256
+
+
+def test_presets() -> None:
+    qvh = resolve_config("tddetr", "qvhighlights")
+    assert (qvh.model.t2v_layers, qvh.model.enc_layers, qvh.model.dec_layers) == (4, 4, 4)
+    assert (qvh.loss.span, qvh.loss.giou, qvh.loss.label, qvh.loss.saliency) == (1, 10, 4, 1)
+    assert (qvh.train.lr, qvh.train.lr_drop, qvh.train.epochs) == (1e-4, 80, 200)
+    assert qvh.model.temporal == "tdem" and qvh.model.beta == 0.7
+    cha = resolve_config("tddetr", "charades_sta")
+    assert (cha.model.t2v_layers, cha.model.enc_layers, cha.model.dec_layers) == (3, 3, 3)
+    assert (cha.loss.span, cha.loss.giou, cha.loss.label, cha.loss.saliency) == (10, 1, 4, 4)
+    assert (cha.loss.cost_span, cha.loss.cost_giou, cha.loss.cost_class) == (10, 1, 4)
+    assert (cha.train.lr, cha.train.epochs, cha.data.clip_len) == (2e-4, 100, 1.0)
+    assert resolve_config("tddetr", "tiny").model.temporal == "tdem"
+
+
+def test_tdem_in_every_t2v_layer_sharing_one_start_token() -> None:
+    model = create_model("tddetr", preset="qvhighlights")
+    modules = [layer.temporal for layer in model.t2v]
+    assert len(modules) == 4 and all(isinstance(m, TDEM) and m.beta == 0.7 for m in modules)
+    assert all(m.start_token is modules[0].start_token for m in modules)
+    assert not any(isinstance(m, TDEM) for m in create_model("qd_detr", preset="qvhighlights").modules())
+
+
+def test_tiny_trains_with_vsdc_and_loss_falls(tiny_data: Path, tmp_path: Path) -> None:
+    from reference_models.train import Trainer
+
+    config = resolve_config("tddetr", "tiny", {"train.progress": False, "train.eval_split": ""})
+    trainer = Trainer(config, tiny_data, tmp_path / "run", device="cpu")
+    assert isinstance(trainer.batch_augment, VSDC)
+    losses = [trainer.train_epoch(epoch)["loss"] for epoch in range(6)]
+    # every query once unchanged and once as an anchor of a pair (2 synthesized samples)
+    assert trainer.last_samples == 3 * len(trainer.train_set)
+    assert sum(losses[-3:]) / 3 < 0.8 * sum(losses[:2]) / 2, losses
+
+
+def test_tiny_run_end_to_end(tiny_data: Path, tmp_path: Path) -> None:
+    from reference_models.train import train
+
+    config = resolve_config("tddetr", "tiny", {"train.progress": False, "train.epochs": 2})
+    best = train(config, tiny_data, tmp_path / "run", device="cpu")
+    assert best["metric"] == "MR-full-mAP" and best["epoch"] in (0, 1)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in log] == [0, 1]
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["model_name"] == "tddetr" and saved["model"]["temporal"] == "tdem"
+    preds = (tmp_path / "run" / "best_val_preds.jsonl").read_text().splitlines()
+    assert len(preds) == 16
