@@ -111,14 +111,15 @@ def build_ground_truth(
 def _saliency(records: Sequence[Query], lines: list[int | None], n_clips: np.ndarray, source: str) -> np.ndarray | None:
     if not all(r.relevant_clip_ids is not None and r.saliency_scores is not None for r in records):
         return None
-    n_ann = {len(row) for r in records for row in r.saliency_scores or []}
-    if len(n_ann) > 1:
-        raise ValidationError(f"saliency_scores rows have {sorted(n_ann)} annotators across queries",
-                              file=source, field="saliency_scores")
-    n_ann_value = n_ann.pop() if n_ann else 3
     ids_per_query = [r.relevant_clip_ids or [] for r in records]
-    counts = np.fromiter((len(ids) for ids in ids_per_query), dtype=int, count=len(records))
-    flat_ids = np.fromiter((c for ids in ids_per_query for c in ids), dtype=int, count=int(counts.sum()))
+    counts = np.asarray([len(ids) for ids in ids_per_query], dtype=int)
+    flat_ids = np.asarray([c for ids in ids_per_query for c in ids], dtype=int)
+    try:
+        scores = np.asarray([row for r in records for row in r.saliency_scores or []], dtype=float)
+    except ValueError:
+        raise ValidationError("saliency_scores rows have different numbers of annotators across queries",
+                              file=source, field="saliency_scores") from None
+    n_ann = scores.shape[1] if scores.ndim == 2 else 3
     rows = np.repeat(np.arange(len(records)), counts)
     bad = np.flatnonzero(flat_ids >= n_clips[rows])
     bad_rows = sorted(set(rows[bad].tolist()) | set(np.flatnonzero(n_clips < 1).tolist()))
@@ -128,8 +129,7 @@ def _saliency(records: Sequence[Query], lines: list[int | None], n_clips: np.nda
             f"clip ids must lie below int(duration / clip_len) = {n_clips[row]}",
             file=source, line=lines[row], qid=records[row].qid, field="relevant_clip_ids",
         )
-    labels = np.zeros((len(records), max(int(n_clips.max()), 1), n_ann_value))
+    labels = np.zeros((len(records), max(int(n_clips.max()), 1), n_ann))
     if len(flat_ids):
-        scores = [row for r in records for row in r.saliency_scores or []]
-        labels[rows, flat_ids] = np.asarray(scores, dtype=float).reshape(len(flat_ids), n_ann_value)
+        labels[rows, flat_ids] = scores
     return labels
