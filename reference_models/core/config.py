@@ -97,6 +97,8 @@ class TrainConfig:
     device_resident: str = "auto"
     compile: bool = False
     num_workers: int = 0
+    #: CPU threads for torch (0 = torch's default); 1 is fastest for tiny models on few cores
+    threads: int = 0
     nms_thresh: float = -1.0
     #: per-epoch training loss log / progress bar
     progress: bool = True
@@ -159,6 +161,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train.weight_decay": 1e-4,
         "train.grad_clip": 1.0,
         "train.seed": 0,
+        "train.threads": 1,
     },
 }
 

@@ -133,8 +133,8 @@ class SetCriterion(torch.nn.Module):
                 key = name if layer == last else f"{name}_{layer}"
                 parts[key] = values[layer]
             total = total + self.weights[name] * values.sum()
-        if self.weights["loss_saliency"]:
-            parts["loss_saliency"] = self.saliency_loss(outputs, batch)
-            total = total + self.weights["loss_saliency"] * parts["loss_saliency"]
+        # computed even at weight 0, so every parameter gets a gradient (DDP expects that)
+        parts["loss_saliency"] = self.saliency_loss(outputs, batch)
+        total = total + self.weights["loss_saliency"] * parts["loss_saliency"]
         parts["loss"] = total
         return parts

@@ -1,0 +1,65 @@
+"""``mrbench train-reference`` and ``mrbench predict``: thin layers over ``reference_models``
+(torch is imported inside the commands only)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from mrbench.errors import MrbenchError
+
+
+def _need_torch() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise MrbenchError("the reference models need torch: pip install 'mrbench[models]'")
+
+
+@click.command("train-reference")
+@click.argument("model")
+@click.option("--data", "data", required=True, type=click.Path(exists=True, file_okay=False), help="dataset directory")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="run directory")
+@click.option("--preset", default="qvhighlights", show_default=True, help="qvhighlights, charades_sta or tiny")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="config override, e.g. train.epochs=50")
+@click.option("--resume", is_flag=True, help="continue from RUN/last.pt")
+@click.option("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
+def train_reference(model: str, data: str, out: str, preset: str, overrides: tuple[str, ...], resume: bool,
+                    device: str | None) -> None:
+    """Train reference MODEL (qd_detr, tddetr, ...) on dataset directory DATA into RUN.
+
+    The resolved config is written to RUN/config.json, a checkpoint every epoch to RUN/last.pt,
+    the best one on the validation split to RUN/best.pt, one log line per epoch to RUN/log.jsonl.
+    Multi-GPU: torchrun --nproc_per_node N -m reference_models.train MODEL DATA RUN [...].
+    """
+    _need_torch()
+    from reference_models import resolve_config
+    from reference_models.core.config import parse_overrides
+    from reference_models.train import train
+
+    config = resolve_config(model, preset, parse_overrides(list(overrides)))
+    if resume and not (Path(out) / "last.pt").is_file():
+        raise MrbenchError(f"--resume: {Path(out) / 'last.pt'} does not exist")
+    best = train(config, data, out, device=device, resume=resume)
+    click.echo(json.dumps({"run": out, "best": best}))
+
+
+@click.command("predict")
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False), help="RUN/best.pt")
+@click.option("--data", "data", required=True, type=click.Path(exists=True, file_okay=False), help="dataset directory")
+@click.option("--split", required=True, help="split to predict, e.g. val")
+@click.option("--variant", default=None, type=click.Path(exists=True, file_okay=False),
+              help="masked-target variant directory (mrbench mask); predicts its queries instead")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="predictions JSONL")
+@click.option("--device", default=None, help="cpu, cuda or cuda:N")
+@click.option("--batch-size", default=None, type=int, help="default: the run's eval batch size")
+def predict(checkpoint: str, data: str, split: str, variant: str | None, out: str, device: str | None,
+            batch_size: int | None) -> None:
+    """Write community-format predictions (top-10 windows, per-clip saliency) for SPLIT."""
+    _need_torch()
+    from reference_models.predict import predict as run
+
+    for path in run(checkpoint, data, split, out, variant=variant, device=device, batch_size=batch_size):
+        click.echo(str(path))

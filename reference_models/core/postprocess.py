@@ -1,0 +1,50 @@
+"""From normalised span predictions to the community prediction format.
+
+For one query with ``n`` clips of ``clip_len`` seconds and video ``duration``:
+``[s, e] = xx * n * clip_len`` (the length the spans were normalised by in training), clipped to
+``[0, duration]``; with ``round_to_clip`` both ends are rounded to the nearest clip multiple and
+a window shorter than one clip is widened to one clip (kept inside ``[0, duration]``). Windows are
+sorted by score (stable), optionally thinned by temporal NMS (drop a window whose IoU with a
+higher-scored kept window exceeds ``nms_thresh``), and the first ``top_k`` are kept.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def temporal_nms(windows: np.ndarray, thresh: float) -> np.ndarray:
+    """Indices kept by greedy NMS over ``windows [K, 2]`` already sorted by score (best first)."""
+    keep: list[int] = []
+    for i, (start, end) in enumerate(windows):
+        ok = True
+        for j in keep:
+            inter = max(0.0, min(end, windows[j, 1]) - max(start, windows[j, 0]))
+            union = (end - start) + (windows[j, 1] - windows[j, 0]) - inter
+            if union > 0 and inter / union > thresh:
+                ok = False
+                break
+        if ok:
+            keep.append(i)
+    return np.asarray(keep, dtype=np.int64)
+
+
+def to_windows(
+    spans: np.ndarray, scores: np.ndarray, n_clips: int, clip_len: float, duration: float,
+    round_to_clip: bool = True, nms_thresh: float = -1.0, top_k: int = 10,
+) -> list[list[float]]:
+    """``[[start, end, score], ...]`` in seconds, best first, from normalised xx ``spans [Q, 2]``."""
+    seconds = np.asarray(spans, dtype=np.float64) * (n_clips * clip_len)
+    seconds = np.clip(seconds, 0.0, duration)
+    if round_to_clip:
+        seconds = np.round(seconds / clip_len) * clip_len
+        short = seconds[:, 1] - seconds[:, 0] < clip_len
+        seconds[short, 1] = np.minimum(seconds[short, 0] + clip_len, duration)
+        seconds[short, 0] = np.maximum(seconds[short, 1] - clip_len, 0.0)
+        seconds = np.clip(seconds, 0.0, duration)
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    seconds, scores = seconds[order], np.asarray(scores)[order]
+    if nms_thresh is not None and nms_thresh > 0:
+        kept = temporal_nms(seconds, nms_thresh)
+        seconds, scores = seconds[kept], scores[kept]
+    return [[round(float(s), 4), round(float(e), 4), round(float(p), 4)] for (s, e), p in zip(seconds[:top_k], scores[:top_k])]

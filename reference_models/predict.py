@@ -1,0 +1,151 @@
+"""The predictor: a checkpoint + a dataset split -> community prediction JSONL.
+
+Each line: ``qid, query, vid, pred_relevant_windows [[start, end, score], ...]`` (seconds, best
+first, top 10; see :mod:`reference_models.core.postprocess`) and ``pred_saliency_scores`` (one
+score per clip), ready for ``mrbench score``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from mrbench.errors import MrbenchError
+from mrbench.io import atomic_write_text
+from reference_models import build_model
+from reference_models.core.config import Config
+from reference_models.core.data import MomentDataset, ResidentSplit, collate, move
+from reference_models.core.postprocess import to_windows
+
+
+def resolve_device(name: str | None = None) -> torch.device:
+    """``name``, else CUDA when available, else CPU."""
+    if name:
+        device = torch.device(name)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise MrbenchError(f"device {name!r} requested but CUDA is not available")
+        return device
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype for the ``train.amp`` setting on ``device`` (None = full precision)."""
+    if setting == "off" or device.type != "cuda":
+        return None
+    if setting in ("auto", "bf16"):
+        return torch.bfloat16
+    if setting == "fp16":
+        return torch.float16
+    raise MrbenchError(f"train.amp must be auto, bf16, fp16 or off, got {setting!r}")
+
+
+def autocast_context(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` for ``dtype``, or a no-op when None."""
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+def load_checkpoint(path: str | os.PathLike[str], device: torch.device) -> tuple[torch.nn.Module, Config]:
+    """The model of a checkpoint written by the trainer (``best.pt`` or ``last.pt``), in eval mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise MrbenchError(f"{path}: no such checkpoint")
+    try:
+        state = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=False)
+        config = Config.from_dict(state["config"])
+        weights = state["model"]
+    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+        raise MrbenchError(f"{path}: not an mrbench reference-model checkpoint ({exc})") from None
+    model = build_model(config)
+    model.load_state_dict(weights)
+    return model.to(device).eval(), config
+
+
+def iterate_batches(
+    dataset: MomentDataset, batch_size: int, device: torch.device, resident: ResidentSplit | None = None,
+    dtype: torch.dtype | None = None,
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Batches of the split in order, on ``device``."""
+    for start in range(0, len(dataset), batch_size):
+        rows = range(start, min(start + batch_size, len(dataset)))
+        if resident is not None:
+            yield resident.batch(torch.tensor(list(rows), dtype=torch.long))
+        else:
+            yield move(collate([dataset[i] for i in rows]), device, dtype)
+
+
+@torch.no_grad()
+def predict_split(
+    model: torch.nn.Module, dataset: MomentDataset, device: torch.device, batch_size: int = 128,
+    autocast: torch.dtype | None = None, nms_thresh: float = -1.0, resident: ResidentSplit | None = None,
+    top_k: int = 10,
+) -> list[dict]:
+    """Prediction records (community format) for every query of ``dataset``."""
+    was_training = model.training
+    model.eval()
+    records = []
+    for batch in iterate_batches(dataset, batch_size, device, resident, None if resident else autocast):
+        with autocast_context(device, autocast):
+            decoded = model.decode(model(batch))
+        scores = decoded["scores"].cpu().numpy()
+        spans = decoded["spans"].cpu().numpy()
+        saliency = decoded["saliency"].cpu().numpy()
+        lengths = batch["video_mask"].sum(1).cpu().tolist()
+        for row, index in enumerate(batch["index"].cpu().tolist()):
+            record = dataset.records[index]
+            n = int(lengths[row])
+            records.append({
+                "qid": record.qid,
+                "query": record.query,
+                "vid": record.vid,
+                "pred_relevant_windows": to_windows(
+                    spans[row], scores[row], n, dataset.clip_len, record.duration, True, nms_thresh, top_k
+                ),
+                "pred_saliency_scores": [round(float(s), 4) for s in saliency[row, :n]],
+            })
+    model.train(was_training)
+    return records
+
+
+def write_predictions(records: list[dict], out: str | os.PathLike[str]) -> None:
+    """Atomically write prediction records as JSONL."""
+    atomic_write_text(out, "".join(json.dumps(r) + "\n" for r in records))
+
+
+def predict(
+    checkpoint: str | os.PathLike[str], data: str | os.PathLike[str], split: str, out: str | os.PathLike[str],
+    variant: str | os.PathLike[str] | None = None, device: str | None = None, batch_size: int | None = None,
+) -> list[Path]:
+    """Predict ``split`` of ``data`` (or of the masked ``variant`` directory; a directory of
+    ``seed*/`` variants gives one file per seed, ``<out stem>.seed<k>.jsonl``); returns the files."""
+    torch_device = resolve_device(device)
+    model, config = load_checkpoint(checkpoint, torch_device)
+    autocast = amp_dtype(config.train.amp, torch_device)
+    targets: list[tuple[Path, Path]] = []
+    out = Path(out)
+    if variant is None:
+        targets.append((Path(data), out))
+    else:
+        variant = Path(variant)
+        seeds = sorted(p for p in variant.glob("seed*") if (p / "dataset.json").is_file())
+        if seeds:
+            targets += [(p, out.with_name(f"{out.stem}.{p.name}{out.suffix or '.jsonl'}")) for p in seeds]
+        else:
+            targets.append((variant, out))
+    written = []
+    for root, path in targets:
+        dataset = MomentDataset(root, split, config.data)
+        if dataset.video_dim != config.model.video_dim:
+            raise MrbenchError(
+                f"{root}: video features give {dataset.video_dim} dims, the checkpoint expects {config.model.video_dim}"
+            )
+        records = predict_split(model, dataset, torch_device, batch_size or config.train.eval_batch_size,
+                                autocast, config.train.nms_thresh)
+        write_predictions(records, path)
+        written.append(path)
+    return written
