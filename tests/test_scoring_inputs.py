@@ -251,3 +251,18 @@ def test_ground_truth_problems(tmp_path: Path) -> None:
         score(PERFECT)
     with pytest.raises(Exception, match="both --dataset and --split"):
         score(PERFECT, dataset="qvhighlights")
+
+
+def test_gzip_and_json_array_files(tmp_path: Path, gt_file: Path) -> None:
+    import gzip
+
+    expected = score(PERFECT, gt_file).to_dict()["brief"]
+    packed = tmp_path / "preds.jsonl.gz"
+    packed.write_bytes(gzip.compress("\n".join(json.dumps(p) for p in PERFECT).encode()))
+    assert score(packed, gt_file).to_dict()["brief"] == expected
+    array = tmp_path / "preds.json"
+    array.write_text(json.dumps(PERFECT, indent=2))
+    assert score(array, gt_file).to_dict()["brief"] == expected
+    array.write_text(json.dumps([PERFECT[0], {**PERFECT[1], "qid": 7}, PERFECT[2]], indent=2))
+    with pytest.raises(ValidationError, match=r"preds.json:2: qid 7"):
+        score(array, gt_file)

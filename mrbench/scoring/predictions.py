@@ -7,6 +7,7 @@ One JSON object per line: ``qid``, ``pred_relevant_windows`` ``[[start, end, sco
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
@@ -56,16 +57,30 @@ class PredictionSet:
 
 
 def read_records(source: str | os.PathLike | Sequence[Any], name: str | None = None) -> tuple[str, Records]:
-    """``(name, [(line, object), ...])`` from a JSONL path or an in-memory list of dicts."""
+    """``(name, [(line, object), ...])`` from a prediction file or an in-memory list of dicts.
+
+    Files are JSONL (``.jsonl``, also gzipped as ``.jsonl.gz``) or a JSON array (``.json``,
+    whose items are numbered like lines).
+    """
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
+        label = name or str(path)
         if not path.is_file():
             raise ValidationError("no such file", file=path)
         try:
-            text = path.read_bytes().decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise ValidationError(f"not UTF-8 text ({exc.reason})", file=path) from None
-        return name or str(path), parse_jsonl(text, name or str(path))
+            raw = path.read_bytes()
+            if path.name.endswith(".gz"):
+                raw = gzip.decompress(raw)
+            text = raw.decode("utf-8-sig")
+        except (OSError, EOFError, UnicodeDecodeError) as exc:
+            raise ValidationError(f"unreadable prediction file ({exc})", file=path) from None
+        if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
+            try:
+                items = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValidationError(f"invalid JSON ({exc.msg} at line {exc.lineno})", file=path) from None
+            return label, [(i + 1, obj) for i, obj in enumerate(items)]
+        return label, parse_jsonl(text, label)
     return name or "<predictions>", [(i + 1, obj) for i, obj in enumerate(source)]
 
 
