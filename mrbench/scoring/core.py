@@ -258,13 +258,21 @@ def _moment_retrieval(
     present = pred.present
     blocks: dict[str, Any] = {}
     full_map = 0.0
+    parts = []
     for name in ("full", *BUCKETS):
         window_mask = gt_mask if name == "full" else bucket_window_mask(gt_windows, gt_mask, *BUCKETS[name])
         rows = np.flatnonzero(window_mask.any(axis=1))
-        if len(rows) == 0:
-            continue  # an empty bucket (e.g. "long" on Charades-STA) is absent
-        bucket_gt, bucket_mask = compact_windows(gt_windows[rows], window_mask[rows])
-        ap = average_precision(pred.windows[rows], pred.n_pred[rows], bucket_gt, bucket_mask)
+        if len(rows):  # an empty bucket (e.g. "long" on Charades-STA) is absent
+            parts.append((name, rows, *compact_windows(gt_windows[rows], window_mask[rows])))
+    # one AP call over the buckets' rows stacked (fewer, larger array operations)
+    width = max(part[2].shape[1] for part in parts)
+    stacked_gt = np.concatenate([np.pad(p[2], ((0, 0), (0, width - p[2].shape[1]), (0, 0))) for p in parts])
+    stacked_mask = np.concatenate([np.pad(p[3], ((0, 0), (0, width - p[3].shape[1]))) for p in parts])
+    all_rows = np.concatenate([p[1] for p in parts])
+    ap_all = average_precision(pred.windows[all_rows], pred.n_pred[all_rows], stacked_gt, stacked_mask)
+    offsets = np.cumsum([0] + [len(p[1]) for p in parts])
+    for (name, rows, bucket_gt, bucket_mask), start, end in zip(parts, offsets[:-1], offsets[1:], strict=True):
+        ap = ap_all[start:end]
         _, iou = best_gt_for_top1(pred.top1[rows], bucket_gt, bucket_mask)
         iou = np.where(present[rows], iou, 0.0)
         hits = threshold_hits(iou, MAP_THRESHOLDS)
