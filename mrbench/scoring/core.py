@@ -76,7 +76,7 @@ def score(
     bundle = _as_bundle(predictions)
     meta: dict[str, Any] = {}
     if bundle is not None:
-        meta.update({k: v for k, v in bundle.meta.items()})
+        meta.update(bundle.meta)
         main_name, main_records = bundle.predictions
         masked_inputs = [read_records(m) for m in masked] or bundle.masked
         if variant is None and bundle.variant is not None:
