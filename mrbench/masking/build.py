@@ -32,6 +32,7 @@ from mrbench.data.features import TEXT_TYPE, FeatureStore, _array_shape
 from mrbench.data.schema import Annotations, FileStyle, Query, read_annotations, write_annotations
 from mrbench.errors import MrbenchError, ValidationError
 from mrbench.io import atomic_write_text, sha256_file
+from mrbench.masking.fastio import read_features, write_features
 from mrbench.masking.ranges import Range, masked_ranges, moment_block, ranges_to_seconds
 from mrbench.masking.strategies import (
     STRATEGIES,
@@ -241,38 +242,37 @@ def _relpath(feature_type: str, vid: str) -> str:
 
 
 def _load(store: FeatureStore, vid: str, n: int, types: Sequence[str]) -> dict[str, np.ndarray]:
-    return {t: a[:n] for t, a in store.load_video(vid, types).items()}
+    return {t: read_features(store, t, vid)[:n] for t in types}
 
 
 def _mask_video(job: _Job, source_vid: str, plans: Sequence[QueryPlan]) -> list[tuple[str, dict[str, str]]]:
     """Write the masked copies of one source video; ``(key, {relpath: sha256})`` per query."""
     store = FeatureStore(job.source)
-    out = FeatureStore(job.work / "features")
-    source = None
+    paths = [{t: job.work / _relpath(t, plan.vid) for t in job.types} for plan in plans]
+    todo = [i for i, p in enumerate(paths) if not all(f.is_file() for f in p.values())]
+    source = _load(store, source_vid, plans[0].source_clips, job.types) if todo else None
     other: tuple[str, dict[str, np.ndarray]] | None = None
     results = []
-    for plan in plans:
-        paths = {t: job.work / _relpath(t, plan.vid) for t in job.types}
-        if not all(p.is_file() for p in paths.values()):
-            if source is None:
-                source = _load(store, source_vid, plan.source_clips, job.types)
-            if job.strategy == "noise":
-                arrays = apply_noise(source, plan.ranges, _rng(*plan.noise_key, 1))
-            elif job.strategy == "zero":
-                arrays = apply_constant(source, plan.ranges, None)
-            elif job.strategy == "mean":
-                arrays = apply_constant(source, plan.ranges, job.means)
+    for index, plan in enumerate(plans):
+        if index not in todo:
+            sums = {t: sha256_file(f) for t, f in paths[index].items()}
+            results.append((plan.key, {_relpath(t, plan.vid): sums[t] for t in job.types}))
+            continue
+        last = index == todo[-1]  # the source arrays may then be masked in place
+        if job.strategy == "noise":
+            arrays = apply_noise(source, plan.ranges, _rng(*plan.noise_key, 1), inplace=last)
+        elif job.strategy in ("zero", "mean"):
+            arrays = apply_constant(source, plan.ranges, job.means, inplace=last)
+        else:
+            name = plan.donor or plan.context
+            if other is None or other[0] != name:
+                other = (name, _load(store, name, plan.donor_clips or plan.n_clips, job.types))
+            if job.strategy == "swap":
+                arrays = apply_swap(source, plan.ranges, other[1], plan.offsets, inplace=last)
             else:
-                name = plan.donor or plan.context
-                if other is None or other[0] != name:
-                    other = (name, _load(store, name, plan.donor_clips or plan.n_clips, job.types))
-                if job.strategy == "swap":
-                    arrays = apply_swap(source, plan.ranges, other[1], plan.offsets)
-                else:
-                    arrays = apply_recontext(source, plan.moment, other[1], plan.ranges[0][0])
-            for feature_type in job.types:
-                out.write_video(feature_type, plan.vid, arrays[feature_type])
-        results.append((plan.key, {_relpath(t, plan.vid): sha256_file(p) for t, p in paths.items()}))
+                arrays = apply_recontext(source, plan.moment, other[1], plan.ranges[0][0])
+        sums = {t: write_features(paths[index][t], arrays[t]) for t in job.types}
+        results.append((plan.key, {_relpath(t, plan.vid): sums[t] for t in job.types}))
     return results
 
 
@@ -375,6 +375,8 @@ def build_variant(source: MaskSource, out: str | os.PathLike[str], *, strategy: 
     else:
         (work / "features").mkdir(parents=True)
         atomic_write_text(work / JOB_FILE, json.dumps(job_state, indent=2) + "\n")
+    for feature_type in types:
+        (work / "features" / feature_type).mkdir(exist_ok=True)
     text_link = work / "features" / TEXT_TYPE
     if not text_link.is_symlink():
         os.symlink((source.features / TEXT_TYPE).resolve(), text_link, target_is_directory=True)

@@ -13,7 +13,7 @@
   seeded position; the labels move with it.
 
 Every function takes the source arrays already truncated to the common clip count and returns
-new arrays; the inputs are not modified.
+the masked arrays; the inputs are modified only with ``inplace=True`` (then they are returned).
 """
 
 from __future__ import annotations
@@ -28,14 +28,15 @@ STRATEGIES = ("noise", "zero", "mean", "swap", "recontext")
 
 
 def apply_noise(
-    arrays: Mapping[str, np.ndarray], ranges: Sequence[Range], rng: np.random.Generator
+    arrays: Mapping[str, np.ndarray], ranges: Sequence[Range], rng: np.random.Generator,
+    inplace: bool = False,
 ) -> dict[str, np.ndarray]:
     """Uniform noise in each source's own ``[min, max]`` (sources drawn in sorted type order)."""
     out = {}
     for feature_type in sorted(arrays):
         source = arrays[feature_type]
         low, high = float(source.min()), float(source.max())
-        array = source.copy()
+        array = source if inplace else source.copy()
         for first, last in ranges:
             shape = (last - first, *source.shape[1:])
             array[first:last] = rng.uniform(low, high, size=shape).astype(source.dtype)
@@ -44,12 +45,13 @@ def apply_noise(
 
 
 def apply_constant(
-    arrays: Mapping[str, np.ndarray], ranges: Sequence[Range], fill: Mapping[str, np.ndarray] | None
+    arrays: Mapping[str, np.ndarray], ranges: Sequence[Range], fill: Mapping[str, np.ndarray] | None,
+    inplace: bool = False,
 ) -> dict[str, np.ndarray]:
     """Zeros (``fill`` None) or one vector per source (``mean``) in every masked clip."""
     out = {}
     for feature_type, source in arrays.items():
-        array = source.copy()
+        array = source if inplace else source.copy()
         value = 0 if fill is None else fill[feature_type].astype(source.dtype)
         for first, last in ranges:
             array[first:last] = value
@@ -59,12 +61,12 @@ def apply_constant(
 
 def apply_swap(
     arrays: Mapping[str, np.ndarray], ranges: Sequence[Range], donor: Mapping[str, np.ndarray],
-    offsets: Sequence[int],
+    offsets: Sequence[int], inplace: bool = False,
 ) -> dict[str, np.ndarray]:
     """Masked range ``k`` gets the donor's clips ``offsets[k], offsets[k] + 1, ...`` (mod its length)."""
     out = {}
     for feature_type, source in arrays.items():
-        array = source.copy()
+        array = source if inplace else source.copy()
         clips = donor[feature_type]
         for (first, last), offset in zip(ranges, offsets, strict=True):
             take = (offset + np.arange(last - first)) % clips.shape[0]
