@@ -266,3 +266,14 @@ def test_gzip_and_json_array_files(tmp_path: Path, gt_file: Path) -> None:
     array.write_text(json.dumps([PERFECT[0], {**PERFECT[1], "qid": 7}, PERFECT[2]], indent=2))
     with pytest.raises(ValidationError, match=r"preds.json:2: qid 7"):
         score(array, gt_file)
+
+
+def test_ground_truth_file_is_cached_until_it_changes(tmp_path: Path) -> None:
+    from mrbench.scoring import load_ground_truth
+
+    path = write_jsonl(tmp_path / "gt.jsonl", GT)
+    first = load_ground_truth(path)
+    assert load_ground_truth(str(path)) is first
+    write_jsonl(path, GT[:2])
+    again = load_ground_truth(path)
+    assert again is not first and len(again) == 2

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,10 +53,12 @@ def load_ground_truth(gt: GroundTruthLike, *, clip_len: float = HL_CLIP_LEN) -> 
         return gt
     lines: list[int | None]
     if isinstance(gt, (str, os.PathLike)):
-        annotations = read_annotations(gt, require_windows=True)
-        records, source = annotations.records, str(gt)
-        lines = [None] * len(records)
-    elif isinstance(gt, Annotations):
+        path = Path(gt)
+        if not path.is_file():
+            raise ValidationError("no such file", file=path)
+        stat = path.stat()
+        return _load_file(str(path.resolve()), str(gt), stat.st_mtime_ns, stat.st_size, clip_len)
+    if isinstance(gt, Annotations):
         records, source = gt.records, str(gt.path) if gt.path else "<ground truth>"
         lines = [None] * len(records)
     else:
@@ -65,6 +69,15 @@ def load_ground_truth(gt: GroundTruthLike, *, clip_len: float = HL_CLIP_LEN) -> 
         ]
         lines = [i + 1 for i in range(len(records))]
     return build_ground_truth(records, source=source, clip_len=clip_len, lines=lines)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_file(resolved: str, source: str, mtime_ns: int, size: int, clip_len: float) -> GroundTruth:
+    """A ground-truth file, cached while its path, modification time and size are unchanged
+    (the trainer and the leaderboard score many prediction files against the same one)."""
+    del resolved, mtime_ns, size  # cache key only
+    records = read_annotations(source, require_windows=True).records
+    return build_ground_truth(records, source=source, clip_len=clip_len, lines=[None] * len(records))
 
 
 def build_ground_truth(
