@@ -332,6 +332,7 @@ def build_variant(source: MaskSource, out: str | os.PathLike[str], *, strategy: 
     if margin < 0:
         raise MrbenchError(f"--margin must be >= 0 seconds, got {margin}")
     if (target / MANIFEST).is_file() and resume:
+        (target / JOB_FILE).unlink(missing_ok=True)  # interrupted right after the final rename
         manifest = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
         queries = manifest["queries"].values()
         return MaskResult(target, seed, len(queries),
@@ -436,8 +437,8 @@ def build_variant(source: MaskSource, out: str | os.PathLike[str], *, strategy: 
     manifest = {**header, "text_features": str((source.features / TEXT_TYPE).resolve()),
                 "queries": queries, "files": dict(sorted(checksums.items()))}
     atomic_write_text(work / MANIFEST, dump_manifest(manifest))
-    (work / JOB_FILE).unlink()
     os.replace(work, target)
+    (target / JOB_FILE).unlink()
     return MaskResult(target, seed, len(plans), sum(b - a for p in plans for a, b in p.ranges), already)
 
 
