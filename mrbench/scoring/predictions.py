@@ -65,6 +65,8 @@ def read_records(source: str | os.PathLike | Sequence[Any], name: str | None = N
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         label = name or str(path)
+        if path.is_dir():
+            raise ValidationError("is a directory without bundle.json (not a submission bundle)", file=path)
         if not path.is_file():
             raise ValidationError("no such file", file=path)
         try:
