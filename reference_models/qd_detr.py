@@ -104,9 +104,8 @@ class QDDETR(nn.Module):
         pos = sine_1d(video_mask, self.hidden).to(video.dtype)
         batch_size = video.shape[0]
         if self.training:
-            both = lambda x: torch.cat([x, x], dim=0)  # noqa: E731
             memory, token = self.encode(
-                both(video), both(video_mask), both(pos),
+                video.repeat(2, 1, 1), video_mask.repeat(2, 1), pos.repeat(2, 1, 1),
                 torch.cat([text, text.roll(-1, dims=0)], dim=0),
                 torch.cat([text_mask, text_mask.roll(-1, dims=0)], dim=0),
             )

@@ -249,7 +249,7 @@ class Trainer:
             dist.all_reduce(values)
             values = values / self.world
         self.last_samples = samples * self.world
-        return {k: float(v) for k, v in zip(keys, values.cpu().tolist())}
+        return {k: float(v) for k, v in zip(keys, values.cpu().tolist(), strict=True)}
 
     def evaluate(self) -> tuple[dict[str, float], list[dict]]:
         """Score the eval split with mrbench's scorer: (brief metrics, prediction records)."""

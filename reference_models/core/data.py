@@ -3,8 +3,8 @@
 Per query (:class:`MomentDataset`):
 
 * video: each feature type cut to ``max_v_l`` clips and L2-normalised per clip separately, all
-  types cut to their common length ``n`` and concatenated (``data.video_types`` order, default the
-  order of ``dataset.json``), then the temporal endpoint feature ``[i / n, (i + 1) / n]``;
+  types cut to their common length ``n`` and concatenated (``data.video_types`` order; default
+  SlowFast, CLIP, then the other types of ``dataset.json`` by name), then the temporal endpoint feature ``[i / n, (i + 1) / n]``;
 * text: ``last_hidden_state[:max_q_l]``, each token L2-normalised;
 * windows: seconds / (``n * clip_len``), clamped to [0, 1], as (center, width);
 * relevant clips: ``relevant_clip_ids`` (< n) when present, else every clip ``i`` with
@@ -44,6 +44,16 @@ CLIP_KEYS = ("video", "video_mask", "relevant", "saliency_all")
 LABEL_KEYS = ("windows", "window_mask", "relevant", "saliency_all", "hard_pair")
 
 
+#: the community's concatenation order (SlowFast, then CLIP); other types follow by name
+PREFERRED_ORDER = ("slowfast_features", "clip_features")
+
+
+def default_video_types(available: dict[str, int]) -> list[str]:
+    """Every video feature type of a dataset: SlowFast, CLIP, then the rest sorted by name."""
+    first = [t for t in PREFERRED_ORDER if t in available]
+    return first + sorted(t for t in available if t not in first)
+
+
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     """Rows divided by their L2 norm (zero rows stay zero)."""
     norm = np.linalg.norm(x, axis=-1, keepdims=True)
@@ -62,7 +72,7 @@ class MomentDataset(torch.utils.data.Dataset):
         if not self.records:
             raise MrbenchError(f"{self.dir.annotation_path(split)}: no queries")
         self.store = self.dir.store()
-        types = list(config.video_types) or list(self.info.video_features)
+        types = list(config.video_types) or default_video_types(self.info.video_features)
         missing = [t for t in types if t not in self.info.video_features]
         if missing:
             raise MrbenchError(f"{self.dir.root}: unknown video feature types {missing} (have {sorted(self.info.video_features)})")

@@ -60,5 +60,4 @@ class HungarianMatcher:
         if not batch:
             empty = torch.zeros(0, dtype=torch.long, device=device)
             return empty, empty, empty
-        to = lambda parts: torch.from_numpy(np.concatenate(parts).astype(np.int64)).to(device)  # noqa: E731
-        return to(batch), to(query), to(target)
+        return tuple(torch.from_numpy(np.concatenate(p).astype(np.int64)).to(device) for p in (batch, query, target))

@@ -47,4 +47,4 @@ def to_windows(
     if nms_thresh is not None and nms_thresh > 0:
         kept = temporal_nms(seconds, nms_thresh)
         seconds, scores = seconds[kept], scores[kept]
-    return [[round(float(s), 4), round(float(e), 4), round(float(p), 4)] for (s, e), p in zip(seconds[:top_k], scores[:top_k])]
+    return [[round(float(s), 4), round(float(e), 4), round(float(p), 4)] for (s, e), p in zip(seconds[:top_k], scores[:top_k], strict=True)]
