@@ -39,7 +39,7 @@ def test_demo_trains_both_reference_models(tmp_path: Path, capsys: pytest.Captur
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("mrbench.cli.models") is None:
         pytest.skip("needs torch and the reference models (pip install -e .[models])")
     out = tmp_path / "demo"
-    main(["demo", "--queries", "48", "--set", "train.epochs=1", "--out", str(out)])
+    main(["demo", "--queries", "48", "--epochs", "1", "--out", str(out)])
     printed = capsys.readouterr().out
     for name in ("QD-DETR (tiny preset)", "TD-DETR (tiny preset)", "Blind: whole video"):
         assert printed.count(name) == 2  # one row per leaderboard (val, test_ood)
