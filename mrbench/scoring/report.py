@@ -116,9 +116,10 @@ class Report:
             std = spurious.get("std", {})
             for key, value in spurious["brief"].items():
                 spread = std.get(key)
-                text = _fmt(value) + (f" ± {spread:.2f}" if spread is not None else "")
-                add(key, text)
-        width = max(len(r[0]) for r in rows)
+                add(key, value)
+                if spread is not None:
+                    rows[-1] = (key, rows[-1][1], f"± {spread:.2f}")
+        width = max(len(r[0]) for r in rows if not r[0].startswith("-- "))
         value_width = max([len(r[1]) for r in rows if " " not in r[1]] or [1])
         for label, value, ci in rows:
             if label.startswith("-- "):
