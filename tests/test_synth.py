@@ -95,10 +95,8 @@ def test_truth_table_matches_annotations(small: Path) -> None:
 def test_same_seed_same_bytes_whatever_the_batch_size(tmp_path: Path) -> None:
     a = generate(SynthConfig(**SMALL, batch_size=64), tmp_path / "a", progress=False)
     b = generate(SynthConfig(**SMALL, batch_size=5), tmp_path / "b", progress=False)
-    digest_a, digest_b = tree_digest(a), tree_digest(b)
-    # dataset.json records the batch size; every data file is identical
-    digest_a.pop("dataset.json"), digest_b.pop("dataset.json")
-    assert digest_a == digest_b and len(digest_a) == 48 * 3 + 4 + 1
+    digest_a = tree_digest(a)
+    assert digest_a == tree_digest(b) and len(digest_a) == 48 * 3 + 4 + 2
     c = generate(SynthConfig(**SMALL, batch_size=64), tmp_path / "c", progress=False)
     assert tree_digest(a) == tree_digest(c)
     d = generate(SynthConfig(**SMALL, seed=1), tmp_path / "d", progress=False)
@@ -279,10 +277,14 @@ def test_annotation_errors(tmp_path: Path) -> None:
 def test_cli_writes_a_dataset_that_data_info_describes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "ds"
     argv = ["synth", "--out", str(out), "--n-train", "6", "--n-val", "2", "--n-ood", "2", "--dims", "8,8",
-            "--concepts", "3", "--quiet", "--seed", "3"]
+            "--concepts", "3", "--quiet", "--seed", "3", "--n-clips", "20", "--clip-len", "1.5"]
     assert run_cli(argv) == 0
     assert "train 6, val 2, val_ood 2, test_ood 2 queries" in capsys.readouterr().out
-    assert DatasetDir(out).info().extra["config"]["seed"] == 3
+    info = DatasetDir(out).info()
+    assert info.extra["config"]["seed"] == 3 and info.clip_len == 1.5 and info.max_clips == 20
+    for r in DatasetDir(out).load("train").records:
+        assert r.duration == 30 and all(round(v / 1.5, 9).is_integer() for w in r.windows for v in w)
+        assert DatasetDir(out).store().load_video(r.vid)["clip_features"].shape == (20, 8)
     assert run_cli(["data", "info", str(out)]) == 0
     assert "synthetic" in capsys.readouterr().out
     assert run_cli(argv) == 2  # not empty
@@ -297,7 +299,8 @@ def test_cli_writes_a_dataset_that_data_info_describes(tmp_path: Path, capsys: p
     assert run_cli(["synth", "--out", str(tmp_path / "z"), "--annotations", str(tmp_path / "none.jsonl")]) == 2
     src = tmp_path / "one.jsonl"
     src.write_text('{"qid": 1, "query": "q", "duration": 10, "vid": "a", "relevant_windows": [[0, 4]]}\n')
-    assert run_cli(["synth", "--out", str(tmp_path / "z"), "--annotations", str(src), "--n-train", "5"]) == 2
-    assert "cannot be combined" in capsys.readouterr().err
+    for flag in ("--n-train", "--n-clips"):
+        assert run_cli(["synth", "--out", str(tmp_path / "z"), "--annotations", str(src), flag, "5"]) == 2
+        assert "cannot be combined" in capsys.readouterr().err
     assert run_cli(["synth", "--out", str(tmp_path / "z"), "--annotations", str(src), "--quiet"]) == 0
     assert DatasetDir(tmp_path / "z").splits() == ["one"]

@@ -29,8 +29,8 @@ def _unit_interval(ctx: click.Context, param: click.Parameter, value: float | No
               help="Feature dims: 'default' (256/128, text 128), 'qvh' (2304/512, text 512) or "
                    "'A,B[,C]' (slowfast, clip[, text]).")
 @click.option("--clip-len", type=float, default=2.0, show_default=True, help="Clip length (s).")
-@click.option("--n-clips", type=click.IntRange(min=1), default=75, show_default=True,
-              help="Clips per video (synthetic videos only).")
+@click.option("--n-clips", type=click.IntRange(min=1), default=None,
+              help="Clips per video [default: 75] (not with --annotations: durations come from the file).")
 @click.option("--content", type=click.FloatRange(min=0), default=0.5, show_default=True,
               help="Strength of the moment's content vector (the cues have strength 1).")
 @click.option("--rho-scene", type=float, default=0.9, show_default=True, callback=_unit_interval,
@@ -58,7 +58,7 @@ def _unit_interval(ctx: click.Context, param: click.Parameter, value: float | No
 @click.option("--force", is_flag=True, help="Replace an existing synthetic dataset at --out.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def synth(out: Path, n_train: int | None, n_val: int | None, n_ood: int | None, concepts: int,
-          places: int, dims: str, clip_len: float, n_clips: int, content: float, rho_scene: float,
+          places: int, dims: str, clip_len: float, n_clips: int | None, content: float, rho_scene: float,
           rho_flank: float, flank_width: int, flank_off: str, rho_position: float, distractors: int,
           seed: int, annotation_files: tuple[Path, ...], split: str | None, name: str,
           force: bool, quiet: bool) -> None:
@@ -69,13 +69,13 @@ def synth(out: Path, n_train: int | None, n_val: int | None, n_ood: int | None, 
     """
     from mrbench.data.synth import SynthConfig, generate
 
-    sizes = {"n_train": n_train, "n_val": n_val, "n_ood": n_ood}
+    sizes = {"n_train": n_train, "n_val": n_val, "n_ood": n_ood, "n_clips": n_clips}
     given = {k: v for k, v in sizes.items() if v is not None}
     if annotation_files and given:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
         raise MrbenchError(f"{flags} cannot be combined with --annotations (the files fix the queries)")
     config = SynthConfig(
-        **given, concepts=concepts, places=places, dims=dims, clip_len=clip_len, n_clips=n_clips,
+        **given, concepts=concepts, places=places, dims=dims, clip_len=clip_len,
         content=content, rho_scene=rho_scene, rho_flank=rho_flank, rho_position=rho_position,
         flank_width=flank_width, flank_off=flank_off, distractors=distractors, seed=seed,
         annotations=tuple(str(p) for p in annotation_files), split=split, name=name,

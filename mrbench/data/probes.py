@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -27,33 +27,38 @@ def _l2(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
+def context_vector(
+    features: Mapping[str, np.ndarray], windows: Sequence[Sequence[float]], clip_len: float
+) -> np.ndarray:
+    """The context vector of one query: per feature type (in ``features`` order) the
+    L2-normalized mean of the L2-normalized clips that overlap no window, concatenated.
+
+    Clip ``i`` covers ``[i*clip_len, (i+1)*clip_len)``; when every clip is a moment clip the
+    type's block is zero.
+    """
+    parts = []
+    for array in features.values():
+        n = array.shape[0]
+        starts = np.arange(n) * clip_len
+        moment = np.zeros(n, dtype=bool)
+        for s, e in windows:
+            moment |= (starts < e) & (starts + clip_len > s)
+        clips = _l2(array.astype(np.float64))[~moment]
+        parts.append(_l2(clips.mean(axis=0)) if clips.size else np.zeros(array.shape[1]))
+    return np.concatenate(parts)
+
+
 def context_vectors(
     directory: str | os.PathLike[str], split: str, types: Sequence[str] | None = None
 ) -> tuple[np.ndarray, list[Query]]:
-    """``[n_queries, sum of dims]`` context features of ``split`` and its records (file order).
-
-    A clip ``i`` (covering ``[i*clip_len, (i+1)*clip_len)``) is a moment clip when it overlaps
-    any window of the query; a query whose clips are all moment clips gets a zero vector.
-    """
+    """``[n_queries, sum of dims]`` context vectors (:func:`context_vector`) of ``split`` and its
+    records, in file order."""
     data = DatasetDir(directory)
     info = data.info()
     store = data.store()
     records = data.load(split, require_windows=True).records
     types = list(types or info.video_features)
-    rows = []
-    for record in records:
-        feats = store.load_video(record.vid, types)
-        n = next(iter(feats.values())).shape[0]
-        starts = np.arange(n) * info.clip_len
-        ends = starts + info.clip_len
-        moment = np.zeros(n, dtype=bool)
-        for s, e in record.windows:
-            moment |= (starts < e) & (ends > s)
-        parts = []
-        for t in types:
-            clips = _l2(feats[t].astype(np.float64))[~moment]
-            parts.append(_l2(clips.mean(axis=0)) if clips.size else np.zeros(feats[t].shape[1]))
-        rows.append(np.concatenate(parts))
+    rows = [context_vector(store.load_video(r.vid, types), r.windows, info.clip_len) for r in records]
     return np.stack(rows) if rows else np.zeros((0, 0)), records
 
 
@@ -130,13 +135,12 @@ def context_probe(
     y_train = concepts(directory, records)
     model = (NearestCentroid() if method == "centroid" else SoftmaxRegression()).fit(x_train, y_train)
     out = {}
+    majority = np.bincount(y_train).argmax()
     for split in test:
         x, recs = context_vectors(directory, split)
-        out[split] = float(np.mean(model.predict(x) == concepts(directory, recs)))
-    if test:
-        majority = np.bincount(y_train).argmax()
-        _, recs = context_vectors(directory, test[0])
-        out["chance"] = float(np.mean(concepts(directory, recs) == majority))
+        y = concepts(directory, recs)
+        out[split] = float(np.mean(model.predict(x) == y))
+        out.setdefault("chance", float(np.mean(y == majority)))
     return out
 
 
@@ -173,7 +177,8 @@ def r1_at(pred: np.ndarray, records: Sequence[Query], threshold: float = 0.5) ->
 
 def fit_position_prior(records: Sequence[Query], threshold: float = 0.5, grid: int = 50) -> tuple[float, float]:
     """The window ``(start, end)`` as fractions of the duration, on a ``1/grid`` lattice, that
-    maximizes R1@threshold over ``records`` (first on ties, by start then end)."""
+    maximizes R1@threshold over ``records``; ties go to the highest mean best-window IoU, then to
+    the earliest start and end."""
     spans, owner = _windows(records)
     ticks = np.arange(grid + 1) / grid
     starts, ends = np.meshgrid(ticks, ticks, indexing="ij")
@@ -184,7 +189,8 @@ def fit_position_prior(records: Sequence[Query], threshold: float = 0.5, grid: i
         raise MrbenchError("every query needs at least one ground-truth window")
     best = np.maximum.reduceat(ious, np.searchsorted(owner, np.arange(len(records))), axis=1)
     hits = (best >= threshold).mean(axis=1)
-    s, e = candidates[int(np.argmax(hits))]
+    first = np.lexsort((-best.mean(axis=1), -hits))[0]  # most hits, then highest mean IoU
+    s, e = candidates[first]
     return float(s), float(e)
 
 

@@ -761,6 +761,7 @@ def generate(
     d_sf, d_clip, d_text = config.feature_dims()
     settings = asdict(config)
     settings["annotations"] = [str(p) for p in config.annotations]
+    del settings["batch_size"]  # does not change the data
     info = DatasetInfo(
         name=config.name,
         clip_len=config.clip_len,
