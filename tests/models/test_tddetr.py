@@ -61,12 +61,13 @@ def test_tdem_in_every_t2v_layer_sharing_one_start_token() -> None:
 def test_tiny_trains_with_vsdc_and_loss_falls(tiny_data: Path, tmp_path: Path) -> None:
     from reference_models.train import Trainer
 
-    config = resolve_config("tddetr", "tiny", {"train.progress": False, "train.eval_split": ""})
+    config = resolve_config("tddetr", "tiny", {"train.progress": False, "train.eval_split": "",
+                                               "train.batch_size": 8})
     trainer = Trainer(config, tiny_data, tmp_path / "run", device="cpu")
     assert isinstance(trainer.batch_augment, VSDC)
     losses = [trainer.train_epoch(epoch)["loss"] for epoch in range(6)]
-    # every query once unchanged and once as an anchor of a pair (2 synthesized samples)
-    assert trainer.last_samples == 3 * len(trainer.train_set)
+    # tiny: per batch of 8, 4 queries kept and 4 anchors, each giving a pair (2 samples)
+    assert trainer.last_samples == 3 * len(trainer.train_set) // 2
     assert sum(losses[-3:]) / 3 < 0.8 * sum(losses[:2]) / 2, losses
 
 
@@ -82,3 +83,16 @@ def test_tiny_run_end_to_end(tiny_data: Path, tmp_path: Path) -> None:
     assert saved["model_name"] == "tddetr" and saved["model"]["temporal"] == "tdem"
     preds = (tmp_path / "run" / "best_val_preds.jsonl").read_text().splitlines()
     assert len(preds) == 16
+
+
+def test_vsdc_settings_per_preset() -> None:
+    class Dataset:
+        source_slices = [(0, 24), (24, 40)]
+
+    model = create_model("tddetr", preset="tiny")
+    for preset, fraction, keep in [("qvhighlights", 1.0, True), ("charades_sta", 1.0, True), ("tiny", 0.5, False)]:
+        config = resolve_config("tddetr", preset)
+        aug = model.batch_augment(Dataset(), config)
+        assert (aug.config.anchor_fraction, aug.config.keep_originals) == (fraction, keep)
+        assert (aug.config.alpha, aug.config.strategy, aug.config.topk) == (0.7, "sim", 50)
+        assert aug.sources == [(0, 24), (24, 40)] and aug.tef
