@@ -84,9 +84,10 @@ def flatten_report(report: dict[str, Any]) -> dict[str, float | None]:
         blocks.append(spurious.get("brief", {}))
     for block in blocks:
         for key, value in block.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) and value is not None:
-                continue
-            out[key] = None if value is None or not math.isfinite(value) else float(value)
+            if value is None:
+                out[key] = None
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[key] = float(value) if math.isfinite(value) else None
     return out
 
 

@@ -86,12 +86,11 @@ def export_dataset(
     """Copy the ground truth of a dataset directory (and its masked variants) into
     ``<root>/_datasets/<name>/``: ``dataset.json``, ``annotations/<split>.jsonl`` and, under
     ``<variant name>/`` for each of ``variants`` (name -> variant directory), the variant's
-    ``dataset.json``, ``manifest.json`` and annotations. No features."""
+    ``dataset.json``, ``manifest.json`` and annotations. No features. Files already in the
+    store and not named here are kept (another split, another variant)."""
     source = DatasetDir(data_dir)
     info = source.info()
     target = Path(submissions_root) / DATASETS_DIR / name
-    if target.exists():
-        shutil.rmtree(target)
     files = [(source.root / "dataset.json", target / "dataset.json")]
     for split in splits:
         files.append((source.annotation_path(split), target / "annotations" / f"{split}.jsonl"))

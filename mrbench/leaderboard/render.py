@@ -324,6 +324,7 @@ def bars_png(group: Group) -> bytes | None:
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;color:#222}
+div.scroll{overflow-x:auto}
 table{border-collapse:collapse;font-size:14px}
 th,td{border-bottom:1px solid #ddd;padding:4px 10px;text-align:right;white-space:nowrap}
 th{cursor:pointer;background:#f4f4f4;user-select:none}
@@ -403,9 +404,9 @@ def html_page(group: Group, images: dict[str, bytes]) -> str:
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
         f"<h1>{html.escape(title)}</h1>\n"
-        f'<table id="leaderboard">\n<thead><tr>{th}</tr></thead>\n<tbody>\n'
+        f'<div class="scroll"><table id="leaderboard">\n<thead><tr>{th}</tr></thead>\n<tbody>\n'
         + "\n".join(body)
-        + "\n</tbody>\n</table>\n"
+        + "\n</tbody>\n</table></div>\n"
         f'<p class="legend">{html.escape(legend(group))}</p>\n'
         f"<div>{figures}</div>\n"
         f"<script>{_JS}</script>\n</body>\n</html>\n"
