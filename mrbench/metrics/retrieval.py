@@ -94,11 +94,12 @@ def average_precision(
     pred = np.asarray(pred, dtype=float)[:, :max_pred]
     n_pred = np.asarray(n_pred)
     counts = gt_mask.sum(axis=1)
-    few = counts <= _FEW_WINDOWS
-    if gt.shape[1] > _FEW_WINDOWS and few.any() and not few.all():
-        # most queries have a few GT windows: match them on a narrow array, the rest apart
+    group = np.digitize(counts, (2, _FEW_WINDOWS + 1))  # one GT window, a few, many
+    if len(np.unique(group)) > 1 or gt.shape[1] > max(int(counts.max()), 1):
+        # match each group on an array as narrow as its largest window count
         ap = np.zeros((len(pred), len(np.atleast_1d(thresholds))))
-        for part in (np.flatnonzero(few), np.flatnonzero(~few)):
+        for value in np.unique(group):
+            part = np.flatnonzero(group == value)
             part_gt, part_mask = compact_windows(gt[part], gt_mask[part])
             ap[part] = average_precision(pred[part], n_pred[part], part_gt, part_mask, thresholds, max_pred)
         return ap
@@ -114,17 +115,11 @@ def average_precision(
     ious = np.where(np.isnan(ious), np.inf, ious)  # nan never fails `< t` in the reference
     ious = np.where(gt_mask[:, None, :], ious, -np.inf)
     n_gt = gt.shape[1]
-    gt_index = np.arange(n_gt)
-    locked = np.zeros((n_queries, n_thr, n_gt), dtype=bool)
-    tp = np.zeros((n_queries, n_thr, n_slots), dtype=bool)
-    for k in range(n_slots):
-        row = ious[:, k, None, :]  # [Q, 1, G]
-        candidate = (row >= thresholds[None, :, None]) & ~locked
-        key = np.where(candidate, row, -np.inf)[..., ::-1]
-        pick = n_gt - 1 - np.argmax(key, axis=-1)  # highest IoU, later GT on ties
-        hit = candidate.any(axis=-1) & valid[:, k, None]
-        locked |= (gt_index == pick[..., None]) & hit[..., None]
-        tp[:, :, k] = hit
+    if n_gt == 1:  # one GT window: the first prediction reaching t takes it, later ones cannot
+        reach = (ious[:, None, :, 0] >= thresholds[None, :, None]) & valid[:, None, :]
+        tp = reach & (np.cumsum(reach, axis=2) == 1)
+    else:
+        tp = _greedy_match(ious, valid, thresholds)
     fp = valid[:, None, :] & ~tp
 
     tp_cum = np.cumsum(tp, axis=2)
@@ -143,6 +138,25 @@ def average_precision(
     ap = ap.reshape(n_queries, n_thr)
     usable = valid.any(axis=1) & gt_mask.any(axis=1)
     return np.where(usable[:, None], ap, 0.0)
+
+
+def _greedy_match(ious: np.ndarray, valid: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """True positives ``[Q, T, K]``: predictions in rank order (``ious [Q, K, G]``, -inf for
+    padding GT slots) each take the unmatched GT window of highest IoU (later GT on ties) when
+    that IoU reaches the threshold."""
+    n_queries, n_slots, n_gt = ious.shape
+    gt_index = np.arange(n_gt)
+    locked = np.zeros((n_queries, len(thresholds), n_gt), dtype=bool)
+    tp = np.zeros((n_queries, len(thresholds), n_slots), dtype=bool)
+    for k in range(n_slots):
+        row = ious[:, k, None, :]  # [Q, 1, G]
+        candidate = (row >= thresholds[None, :, None]) & ~locked
+        key = np.where(candidate, row, -np.inf)[..., ::-1]
+        pick = n_gt - 1 - np.argmax(key, axis=-1)  # highest IoU, later GT on ties
+        hit = candidate.any(axis=-1) & valid[:, k, None]
+        locked |= (gt_index == pick[..., None]) & hit[..., None]
+        tp[:, :, k] = hit
+    return tp
 
 
 def compact_windows(gt: np.ndarray, gt_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
