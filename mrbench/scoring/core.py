@@ -322,7 +322,7 @@ def _highlights(pred: PredictionSet, truth: GroundTruth, per_query: dict[str, np
     n_clips = truth.n_clips[pred.gt_rows]
     scores = pred.saliency[:, : labels.shape[1]]
     present = pred.present
-    levels = [(labels >= level).astype(float) for _, level in HL_LEVELS]
+    levels = [labels >= level for _, level in HL_LEVELS]
     n_ann = labels.shape[2]
     # one pass for the three levels: their annotator columns side by side
     ap_all = highlight_ap(scores, np.concatenate(levels, axis=2), n_clips)
