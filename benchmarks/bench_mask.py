@@ -11,8 +11,10 @@ under test, then times:
 Throughput is source feature bytes / wall seconds (the masked variant writes the same amount).
 Both run with a warm page cache (the tree was just written) and start after ``os.sync()`` (no
 backlog of dirty pages to throttle the writer); each figure is the best of ``--repeats``
-rounds, copy and masking alternating. Peak memory: ``ru_maxrss`` of the masking process and of its
-worker processes, and the tracemalloc peak of the in-process (``--workers 1``) run.
+rounds, copy and masking alternating. CPU seconds (user + system, workers included) are printed too:
+on a busy machine they are the steadier figure. Peak memory: ``ru_maxrss`` of the masking
+process and of its largest worker, and the tracemalloc peak of one extra, untimed in-process
+(``--workers 1``) run.
 
     python benchmarks/bench_mask.py [--videos 500] [--workers 1,2] [--strategy noise] [--repeats 3]
                                     [--dir DIR]
@@ -40,18 +42,20 @@ TYPES = {"slowfast_features": 2304, "clip_features": 512}
 _CHILD = r"""
 import json, resource, sys, time, tracemalloc
 from mrbench.masking import build_variant, source_from_file
-annotations, features, out, workers, strategy = sys.argv[1:6]
-workers = int(workers)
-if workers == 1:
+annotations, features, out, workers, strategy, trace = sys.argv[1:7]
+if trace == "1":
     tracemalloc.start()
+def cpu():
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage), usage
 source = source_from_file(annotations, 2.0, features, split="val")
-start = time.perf_counter()
-build_variant(source, out, strategy=strategy, workers=workers)
+start, cpu_start = time.perf_counter(), cpu()[0]
+build_variant(source, out, strategy=strategy, workers=int(workers))
 seconds = time.perf_counter() - start
-traced = tracemalloc.get_traced_memory()[1] if workers == 1 else None
-print(json.dumps({"seconds": seconds, "traced_peak": traced,
-                  "rss_self_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                  "rss_workers_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+cpu_end, usage = cpu()
+print(json.dumps({"seconds": seconds, "cpu": cpu_end - cpu_start,
+                  "traced_peak": tracemalloc.get_traced_memory()[1] if trace == "1" else None,
+                  "rss_self_kb": usage[0].ru_maxrss, "rss_workers_kb": usage[1].ru_maxrss}))
 """
 
 
@@ -78,14 +82,25 @@ def build_tree(root: Path, n_videos: int, n_clips: int = 75) -> tuple[Path, int]
     return root / "val.jsonl", size
 
 
-def time_copy(features: Path, dest: Path) -> float:
+def time_copy(features: Path, dest: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of copying every video feature file."""
     os.sync()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for feature_type in TYPES:
         (dest / feature_type).mkdir(parents=True)
         for path in (features / feature_type).iterdir():
             shutil.copyfile(path, dest / feature_type / path.name)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def run_mask(annotations: Path, features: Path, out: Path, workers: int, strategy: str,
+             trace: bool = False) -> dict:
+    os.sync()
+    proc = subprocess.run([sys.executable, "-c", _CHILD, str(annotations), str(features), str(out),
+                           str(workers), strategy, "1" if trace else "0"],
+                          check=True, capture_output=True, text=True)
+    shutil.rmtree(out)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -103,31 +118,30 @@ def main() -> None:
         mb = size / 1e6
         print(f"tree: {args.videos} videos x 75 clips x (2304 + 512) float32 = {mb:.0f} MB "
               f"(built in {time.perf_counter() - t0:.1f} s) under {root}")
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         workers_list = [int(w) for w in args.workers.split(",")]
-        copy_times: list[float] = []
+        copies: list[tuple[float, float]] = []
         runs: dict[int, list[dict]] = {w: [] for w in workers_list}
         for _ in range(args.repeats):
-            copy_times.append(time_copy(root / "features", root / "copy"))
+            copies.append(time_copy(root / "features", root / "copy"))
             shutil.rmtree(root / "copy")
             for workers in workers_list:
-                out = root / f"masked_w{workers}"
-                os.sync()
-                proc = subprocess.run([sys.executable, "-c", _CHILD, str(annotations), str(root / "features"),
-                                       str(out), str(workers), args.strategy],
-                                      check=True, capture_output=True, text=True)
-                runs[workers].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-                shutil.rmtree(out)
-        copy_rate = mb / min(copy_times)
-        print(f"copy (shutil.copyfile):      {min(copy_times):6.2f} s  {copy_rate:8.1f} MB/s")
+                runs[workers].append(run_mask(annotations, root / "features", root / "masked", workers,
+                                              args.strategy))
+        traced = run_mask(annotations, root / "features", root / "masked", 1, args.strategy, trace=True)
+        copy_seconds, copy_cpu = min(copies)
+        copy_rate = mb / copy_seconds
+        print(f"copy (shutil.copyfile):     {copy_seconds:6.2f} s {copy_rate:7.1f} MB/s   "
+              f"CPU {copy_cpu:5.2f} s ({mb / copy_cpu:.0f} MB per CPU-s)")
         for workers, stats_list in runs.items():
             stats = min(stats_list, key=lambda s: s["seconds"])
             rate = mb / stats["seconds"]
-            traced = [s["traced_peak"] for s in stats_list if s["traced_peak"] is not None]
-            traced_text = f", tracemalloc peak {max(traced) / 1e6:.1f} MB" if traced else ""
-            print(f"mask {args.strategy} --workers {workers}:    {stats['seconds']:6.2f} s  {rate:8.1f} MB/s"
-                  f"  ({rate / copy_rate:.2f} x copy); peak RSS: main "
-                  f"{max(s['rss_self_kb'] for s in stats_list) / 1e3:.0f} MB, largest worker "
-                  f"{max(s['rss_workers_kb'] for s in stats_list) / 1e3:.0f} MB{traced_text}")
+            print(f"mask {args.strategy} --workers {workers}:    {stats['seconds']:6.2f} s {rate:7.1f} MB/s "
+                  f"= {rate / copy_rate:.2f} x copy   CPU {stats['cpu']:5.2f} s ({mb / stats['cpu']:.0f} MB per "
+                  f"CPU-s); peak RSS main {max(s['rss_self_kb'] for s in stats_list) / 1e3:.0f} MB, "
+                  f"largest worker {max(s['rss_workers_kb'] for s in stats_list) / 1e3:.0f} MB")
+        print(f"tracemalloc peak of an in-process run: {traced['traced_peak'] / 1e6:.1f} MB "
+              f"(the tree: {mb:.0f} MB)")
 
 if __name__ == "__main__":
     main()

@@ -28,11 +28,11 @@ import numpy as np
 
 from mrbench import __version__
 from mrbench.data.dataset import DatasetDir, DatasetInfo
-from mrbench.data.features import TEXT_TYPE, FeatureStore, _array_shape
+from mrbench.data.features import TEXT_TYPE, FeatureStore
 from mrbench.data.schema import Annotations, FileStyle, Query, read_annotations, write_annotations
 from mrbench.errors import MrbenchError, ValidationError
 from mrbench.io import atomic_write_text, sha256_file
-from mrbench.masking.fastio import read_features, write_features
+from mrbench.masking.fastio import read_features, read_shape, write_features
 from mrbench.masking.ranges import Range, masked_ranges, moment_block, ranges_to_seconds
 from mrbench.masking.strategies import (
     STRATEGIES,
@@ -138,7 +138,7 @@ def video_lengths(store: FeatureStore, vids: Sequence[str], types: Sequence[str]
     lengths: dict[str, int] = {}
     mismatched: list[str] = []
     for vid in vids:
-        counts = {t: _array_shape(store.video_path(t, vid), "features")[0][0] for t in types}
+        counts = {t: read_shape(store, t, vid)[0] for t in types}
         lengths[vid] = min(counts.values())
         if len(set(counts.values())) > 1:
             mismatched.append(f"{vid} ({', '.join(f'{t} {n}' for t, n in counts.items())})")
@@ -234,6 +234,7 @@ class _Job:
     work: Path
     types: tuple[str, ...]
     strategy: str
+    resuming: bool  # some files may exist already
     means: dict[str, np.ndarray] | None = None
 
 
@@ -249,7 +250,7 @@ def _mask_video(job: _Job, source_vid: str, plans: Sequence[QueryPlan]) -> list[
     """Write the masked copies of one source video; ``(key, {relpath: sha256})`` per query."""
     store = FeatureStore(job.source)
     paths = [{t: job.work / _relpath(t, plan.vid) for t in job.types} for plan in plans]
-    todo = [i for i, p in enumerate(paths) if not all(f.is_file() for f in p.values())]
+    todo = [i for i, p in enumerate(paths) if not (job.resuming and all(f.is_file() for f in p.values()))]
     source = _load(store, source_vid, plans[0].source_clips, job.types) if todo else None
     other: tuple[str, dict[str, np.ndarray]] | None = None
     results = []
@@ -367,7 +368,8 @@ def build_variant(source: MaskSource, out: str | os.PathLike[str], *, strategy: 
         "types": types,
     }
     job_state = {**header, "records_sha256": _records_digest(source.records)}
-    if work.exists():
+    resuming = work.exists()
+    if resuming:
         previous = json.loads((work / JOB_FILE).read_text(encoding="utf-8")) if (work / JOB_FILE).is_file() else None
         if previous != job_state:
             raise MrbenchError(f"{work} was started with other settings or inputs; delete it to start over")
@@ -382,12 +384,12 @@ def build_variant(source: MaskSource, out: str | os.PathLike[str], *, strategy: 
     if not text_link.is_symlink():
         os.symlink((source.features / TEXT_TYPE).resolve(), text_link, target_is_directory=True)
 
-    already = sum(all((work / _relpath(t, p.vid)).is_file() for t in types) for p in plans)
+    already = sum(all((work / _relpath(t, p.vid)).is_file() for t in types) for p in plans) if resuming else 0
     by_video: dict[str, list[QueryPlan]] = {}
     for plan in plans:
         by_video.setdefault(plan.source_vid, []).append(plan)
     checksums: dict[str, str] = {}
-    job = _Job(source.features, work, tuple(types), strategy)
+    job = _Job(source.features, work, tuple(types), strategy, resuming)
     bar = tqdm(total=len(plans), desc=f"mask {strategy} seed {seed}", unit="query", disable=not progress)
     try:
         if workers <= 1:
@@ -423,7 +425,7 @@ def build_variant(source: MaskSource, out: str | os.PathLike[str], *, strategy: 
 
     annotations_rel = f"annotations/{source.split}.jsonl"
     write_annotations(work / annotations_rel, Annotations(records, source.style))
-    dims = {t: _array_shape(store.video_path(t, vids[0]), "features")[0][1] for t in types}
+    dims = {t: read_shape(store, t, vids[0])[1] for t in types}
     text_dim = int(store.load_text(source.records[0].qid)["last_hidden_state"].shape[-1])
     info = DatasetInfo(
         name=source.name, clip_len=float(source.clip_len), video_features=dims,

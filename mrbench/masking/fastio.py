@@ -1,23 +1,27 @@
 """Streaming reads and writes of per-video feature files for the masking job.
 
 :func:`write_features` produces exactly the bytes of :func:`mrbench.io.npz_bytes` (what
-``FeatureStore.write_video`` writes), but streams the array straight into the file instead of
-building the archive in memory, and renames a temporary file into place without a per-file
-fsync. :func:`read_features` reads an uncompressed ``.npz`` member with one ``np.fromfile`` at
+``FeatureStore.write_video`` writes), but writes the zip records around the array's own memory
+instead of building the archive in memory, hashes it on the way, and renames a temporary file
+into place without a per-file fsync. (It checks once per process that its records equal
+:mod:`zipfile`'s, and uses :func:`npz_bytes` otherwise.) :func:`read_features` reads an uncompressed ``.npz`` member with one ``np.fromfile`` at
 its offset. Both fall back to the general readers and writers for anything unusual.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from mrbench.data.features import FeatureStore
+from mrbench.data.features import FeatureStore, _array_shape
 from mrbench.io import npz_bytes
 
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # as mrbench.io writes it
@@ -27,13 +31,9 @@ _LOCAL_HEADER = 30  # fixed part of a zip local file header
 
 def read_features(store: FeatureStore, feature_type: str, vid: str) -> np.ndarray:
     """``[n_clips, dim]`` of one video (a writable array)."""
-    path = store.video_path(feature_type, vid)
-    if path is None:
-        return store.load_video(vid, [feature_type])[feature_type]
-    if path.suffix == ".npz":
-        array = _read_stored_member(path)
-        if array is not None:
-            return array
+    array = _read_stored_member(os.path.join(store.root, feature_type, f"{vid}.npz"))
+    if array is not None:
+        return array
     return np.array(store.load_video(vid, [feature_type])[feature_type])
 
 
@@ -65,26 +65,50 @@ def _member_offset(handle: io.BufferedReader) -> int | None:
     return info.header_offset + _LOCAL_HEADER + name_len + extra_len
 
 
-def _read_stored_member(path: Path) -> np.ndarray | None:
-    with open(path, "rb") as handle:
-        offset = _member_offset(handle)
-        if offset is None:
+def _open_member(handle: io.BufferedReader) -> tuple[tuple[int, ...], bool, np.dtype] | None:
+    """Position ``handle`` at the array data; (shape, fortran order, dtype), or None."""
+    offset = _member_offset(handle)
+    if offset is None:
+        return None
+    handle.seek(offset)
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+    else:
+        return None
+    return None if dtype.hasobject else (tuple(shape), fortran, dtype)
+
+
+def _read_stored_member(path: str) -> np.ndarray | None:
+    """The array of an uncompressed ``.npz``; None if absent or unusual (general reader then)."""
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        return None
+    with handle:
+        found = _open_member(handle)
+        if found is None:
             return None
-        handle.seek(offset)
-        version = np.lib.format.read_magic(handle)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
-        else:
-            return None
-        if dtype.hasobject:
-            return None
+        shape, fortran, dtype = found
         count = int(np.prod(shape))
         array = np.fromfile(handle, dtype=dtype, count=count)
     if array.size != count:
         return None
     return array.reshape(shape, order="F" if fortran else "C")
+
+
+def read_shape(store: FeatureStore, feature_type: str, vid: str) -> tuple[int, ...]:
+    """Shape of one video's features, from the file's headers only."""
+    try:
+        with open(os.path.join(store.root, feature_type, f"{vid}.npz"), "rb") as handle:
+            found = _open_member(handle)
+        if found is not None:
+            return found[0]
+    except FileNotFoundError:
+        pass
+    return _array_shape(store.video_path(feature_type, vid), "features")[0]
 
 
 def _npy_header(array: np.ndarray) -> bytes | None:
@@ -94,48 +118,63 @@ def _npy_header(array: np.ndarray) -> bytes | None:
     return buffer.getvalue()
 
 
-def _sha256(handle: io.BufferedIOBase, chunk: int = 1 << 20) -> str:
-    """sha256 of the rest of an open file, read into one reused buffer."""
-    digest = hashlib.sha256()
-    buffer = bytearray(chunk)
-    view = memoryview(buffer)
-    while size := handle.readinto(buffer):
-        digest.update(view[:size])
-    return digest.hexdigest()
+def _zip_parts(header: bytes, data: memoryview) -> tuple[bytes, bytes]:
+    """The bytes before and after the array data of a one-member, uncompressed ``.npz``,
+    field for field as :mod:`zipfile` writes them for :func:`mrbench.io.npz_bytes`."""
+    name = _MEMBER.encode()
+    size = len(header) + data.nbytes
+    crc = zlib.crc32(data, zlib.crc32(header))
+    date = (_ZIP_EPOCH[0] - 1980) << 9 | _ZIP_EPOCH[1] << 5 | _ZIP_EPOCH[2]
+    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, date, crc, size, size, len(name), 0)
+    central = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", _CREATE_VERSION, 20, 0, 0, 0, date, crc, size, size,
+                          len(name), 0, 0, 0, 0, 0o644 << 16, 0) + name
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local) + len(name) + size, 0)
+    return local + name + header, central + end
+
+
+_CREATE_VERSION = 20 | (0 if os.name == "nt" else 3) << 8  # zipfile: version 2.0, made on unix
+
+
+@functools.cache
+def _parts_match_zipfile() -> bool:
+    """Whether :func:`_zip_parts` reproduces this Python's zipfile byte for byte."""
+    array = np.arange(6, dtype=np.float32).reshape(2, 3)
+    data = array.reshape(-1).view(np.uint8).data
+    before, after = _zip_parts(_npy_header(array), data)
+    return before + bytes(data) + after == npz_bytes({"features": array})
 
 
 def write_features(path: Path, features: np.ndarray) -> str:
     """Write ``<path>`` = ``npz_bytes({"features": features})``; returns its sha256.
 
-    A temporary file is renamed into place, so an interrupted run leaves only whole files (what
-    resuming relies on). There is no per-file fsync: it would cost about half the job's time;
-    a file lost to a power cut is caught by ``mrbench mask verify``.
+    The archive is written around the array's own memory (no copy in between) and hashed on
+    the way. A temporary file is renamed into place, so an interrupted run leaves only whole
+    files (what resuming relies on). There is no per-file fsync: it would cost about half the
+    job's time; a file lost to a power cut is caught by ``mrbench mask verify``.
     """
     array = np.ascontiguousarray(features)
+    try:
+        header = _npy_header(array)
+    except ValueError:  # a header too large for format 1.0
+        header = None
+    if header is None or array.dtype.hasobject or array.nbytes > _MAX_PLAIN or not _parts_match_zipfile():
+        pieces = [npz_bytes({"features": array})]
+    else:
+        data = array.reshape(-1).view(np.uint8).data
+        before, after = _zip_parts(header, data)
+        pieces = [before, data, after]
+    digest = hashlib.sha256()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        try:
-            header = _npy_header(array)
-        except ValueError:  # header too large for format 1.0
-            header = None
-        with open(tmp, "w+b") as handle:
-            if header is None or array.dtype.hasobject:
-                handle.write(npz_bytes({"features": array}))
-            else:
-                with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-                    info = zipfile.ZipInfo(_MEMBER, date_time=_ZIP_EPOCH)
-                    info.external_attr = 0o644 << 16
-                    info.compress_type = zipfile.ZIP_STORED
-                    info.file_size = len(header) + array.nbytes
-                    with zf.open(info, "w") as member:
-                        member.write(header)
-                        member.write(array.reshape(-1).view(np.uint8).data)
-            handle.flush()
-            handle.seek(0)
-            digest = _sha256(handle)
-        os.chmod(tmp, 0o644)
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), "wb") as handle:
+            for piece in pieces:
+                digest.update(piece)
+                handle.write(piece)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return digest
+    return digest.hexdigest()
+
+
+_MAX_PLAIN = 1 << 31  # larger arrays need zip64 records: left to zipfile
