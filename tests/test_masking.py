@@ -293,6 +293,8 @@ def test_zero_and_mean(tmp_path: Path, small: tuple) -> None:
     source = source_from_file(path, 2.0, features, split="val")
     build_variant(source, tmp_path / "zero", strategy="zero")
     build_variant(source, tmp_path / "mean", strategy="mean", workers=2)
+    build_variant(source, tmp_path / "mean1", strategy="mean", workers=1)
+    assert tree_bytes(tmp_path / "mean") == tree_bytes(tmp_path / "mean1")
     store = FeatureStore(features)
     vids = sorted({r.vid for r in source.records})
     means = {t: np.concatenate([store.load_video(v)[t] for v in vids]).astype(np.float64).mean(0) for t in TYPES}
@@ -348,6 +350,7 @@ def test_recontext_moves_the_moment_and_its_labels(tmp_path: Path, small: tuple)
         positions.add(start)
         shift = start - first
         assert after.duration == durations[entry["context_vid"]]
+        assert type(after.duration) is type(before.duration)  # 150 stays 150, not 150.0
         assert after.windows == [[w0 + 2 * shift, w1 + 2 * shift] for w0, w1 in before.windows]
         assert all(0 <= w0 < w1 <= after.duration for w0, w1 in after.windows)
         assert after.relevant_clip_ids == [c + shift for c in before.relevant_clip_ids]

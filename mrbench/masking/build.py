@@ -206,7 +206,7 @@ def plan_queries(source: MaskSource, lengths: dict[str, int], strategy: str, mar
     return plans
 
 
-def relabel(record: Query, plan: QueryPlan, clip_len: float, duration: float) -> Query:
+def relabel(record: Query, plan: QueryPlan, clip_len: float, duration: float | int) -> Query:
     """The annotation of a masked query: new vid; for ``recontext`` also moved labels."""
     if plan.context is None:
         return dataclasses.replace(record, vid=plan.vid)
@@ -416,10 +416,10 @@ def build_variant(source: MaskSource, out: str | os.PathLike[str], *, strategy: 
     plan_of = {p.key: p for p in plans}
     durations = {}
     for record in source.records:
-        durations.setdefault(record.vid, float(record.duration))
+        durations.setdefault(record.vid, record.duration)
     for record in source.records:
         plan = plan_of[str(record.qid)]
-        duration = durations[plan.context] if plan.context else float(record.duration)
+        duration = durations[plan.context] if plan.context else record.duration
         records.append(relabel(record, plan, source.clip_len, duration))
         queries[plan.key] = _manifest_entry(plan, source.clip_len)
 
