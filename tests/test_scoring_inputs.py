@@ -78,7 +78,11 @@ BAD_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CASES))
-def test_invalid_predictions_name_the_location(case: str, tmp_path: Path, gt_file: Path) -> None:
+def test_invalid_predictions_name_the_location(
+    case: str, tmp_path: Path, gt_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mrbench.cli import main
+
     records, fragments = BAD_CASES[case]
     preds = write_jsonl(tmp_path / "preds.jsonl", records)
     with pytest.raises(ValidationError) as info:
@@ -87,6 +91,10 @@ def test_invalid_predictions_name_the_location(case: str, tmp_path: Path, gt_fil
     assert "\n" not in message
     for fragment in fragments:
         assert fragment in message, (fragment, message)
+    with pytest.raises(SystemExit) as exit_info:  # the command: exit code 2, the same one line
+        main(["score", str(preds), "--gt", str(gt_file)])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
 
 
 def test_perfect_predictions(gt_file: Path) -> None:
