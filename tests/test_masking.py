@@ -251,6 +251,22 @@ def test_sources_with_different_clip_counts_are_truncated(tmp_path: Path) -> Non
     verify(tmp_path / "out")
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_unreadable_feature_file(tmp_path: Path, workers: int) -> None:
+    records = [Query(qid=i, query="q", vid=f"v{i}", duration=20.0, windows=[[2.0, 6.0]]) for i in range(3)]
+    write_annotations(tmp_path / "a.jsonl", records)
+    store = make_tree(tmp_path / "f", records, 2.0)
+    path = store.video_path("clip_features", "v1")
+    path.write_bytes(path.read_bytes()[:300])  # truncated (the headers survive, the data not)
+    with pytest.raises(MrbenchError, match=r"v1.npz: cannot read the features"):
+        build_variant(source_from_file(tmp_path / "a.jsonl", 2.0, tmp_path / "f"), tmp_path / "out",
+                      workers=workers)
+    path.write_bytes(b"PK\x03\x04 not a zip")  # even the headers are gone: fails while planning
+    with pytest.raises(MrbenchError, match=r"v1.npz: cannot read the features"):
+        build_variant(source_from_file(tmp_path / "a.jsonl", 2.0, tmp_path / "f"), tmp_path / "out2",
+                      workers=workers)
+
+
 def test_windows_beyond_the_video_are_an_error(tmp_path: Path) -> None:
     records = [Query(qid="a", query="q", vid="v1", duration=150.0, windows=[[100.0, 120.0]])]
     write_annotations(tmp_path / "a.jsonl", records)

@@ -277,6 +277,15 @@ def _mask_video(job: _Job, source_vid: str, plans: Sequence[QueryPlan]) -> list[
     return results
 
 
+def _mask_video_in_worker(job: _Job, source_vid: str, plans: Sequence[QueryPlan]) -> list[tuple[str, dict[str, str]]]:
+    """:func:`_mask_video` for a worker process: user errors cross back as plain MrbenchError
+    (some subclasses do not survive pickling)."""
+    try:
+        return _mask_video(job, source_vid, plans)
+    except MrbenchError as exc:
+        raise MrbenchError(str(exc)) from None
+
+
 def _clip_sums(job: _Job, vid: str, n: int) -> dict[str, np.ndarray]:
     """Float64 sums over the first ``n`` clips of each source."""
     arrays = _load(FeatureStore(job.source), vid, n, job.types)
@@ -402,7 +411,7 @@ def build_variant(source: MaskSource, out: str | os.PathLike[str], *, strategy: 
                 try:
                     if strategy == "mean":
                         job = dataclasses.replace(job, means=_dataset_means(job, lengths, executor.map))
-                    futures = [executor.submit(_mask_video, job, vid, group) for vid, group in by_video.items()]
+                    futures = [executor.submit(_mask_video_in_worker, job, vid, group) for vid, group in by_video.items()]
                     for future in as_completed(futures):
                         _collect(future.result(), checksums, bar, on_query)
                 except BaseException:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from mrbench.data.features import FeatureStore, _array_shape
+from mrbench.errors import MrbenchError
 from mrbench.io import npz_bytes
 
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # as mrbench.io writes it
@@ -30,11 +31,16 @@ _LOCAL_HEADER = 30  # fixed part of a zip local file header
 
 
 def read_features(store: FeatureStore, feature_type: str, vid: str) -> np.ndarray:
-    """``[n_clips, dim]`` of one video (a writable array)."""
-    array = _read_stored_member(os.path.join(store.root, feature_type, f"{vid}.npz"))
-    if array is not None:
-        return array
-    return np.array(store.load_video(vid, [feature_type])[feature_type])
+    """``[n_clips, dim]`` of one video (a writable array); unreadable files are a MrbenchError."""
+    path = os.path.join(store.root, feature_type, f"{vid}.npz")
+    try:
+        array = _read_stored_member(path)
+        if array is not None:
+            return array
+        return np.array(store.load_video(vid, [feature_type])[feature_type])
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        found = store.video_path(feature_type, vid) or path
+        raise MrbenchError(f"{found}: cannot read the features ({type(exc).__name__}: {exc})") from None
 
 
 def _member_offset(handle: io.BufferedReader) -> int | None:
@@ -101,14 +107,17 @@ def _read_stored_member(path: str) -> np.ndarray | None:
 
 def read_shape(store: FeatureStore, feature_type: str, vid: str) -> tuple[int, ...]:
     """Shape of one video's features, from the file's headers only."""
+    path = os.path.join(store.root, feature_type, f"{vid}.npz")
     try:
-        with open(os.path.join(store.root, feature_type, f"{vid}.npz"), "rb") as handle:
-            found = _open_member(handle)
-        if found is not None:
-            return found[0]
-    except FileNotFoundError:
-        pass
-    return _array_shape(store.video_path(feature_type, vid), "features")[0]
+        if os.path.isfile(path):
+            with open(path, "rb") as handle:
+                found = _open_member(handle)
+            if found is not None:
+                return found[0]
+        return _array_shape(store.video_path(feature_type, vid), "features")[0]
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        found_path = store.video_path(feature_type, vid) or path
+        raise MrbenchError(f"{found_path}: cannot read the features ({type(exc).__name__}: {exc})") from None
 
 
 def _npy_header(array: np.ndarray) -> bytes | None:
