@@ -270,6 +270,7 @@ class Trainer:
             start = time.perf_counter()
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
+                torch.cuda.reset_peak_memory_stats(self.device)
             losses = self.train_epoch(epoch)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
@@ -280,6 +281,8 @@ class Trainer:
                 "epoch": epoch, "lr": lr, "train": losses, "epoch_s": round(seconds, 3),
                 "samples_per_s": round(self.last_samples / max(seconds, 1e-9), 1),
             }
+            if self.device.type == "cuda":
+                entry["peak_mem_gb"] = round(torch.cuda.max_memory_allocated(self.device) / 2**30, 3)
             if self.main:
                 improved = False
                 if self.eval_set is not None and ((epoch + 1) % t.eval_every == 0 or epoch + 1 == t.epochs):

@@ -39,9 +39,6 @@ from mrbench.data.schema import Query
 from mrbench.errors import MrbenchError
 from reference_models.core.config import DataConfig
 
-#: keys holding per-clip values (padded along L) and their padding value
-CLIP_KEYS = ("video", "video_mask", "relevant", "saliency_all")
-LABEL_KEYS = ("windows", "window_mask", "relevant", "saliency_all", "hard_pair")
 
 
 #: the community's concatenation order (SlowFast, then CLIP); other types follow by name
@@ -131,8 +128,11 @@ class MomentDataset(torch.utils.data.Dataset):
         return {"windows": cxw.astype(np.float32), "relevant": relevant, "saliency_all": scores, "hard_pair": hard}
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray | int | float]:
+        return self.item(index, self.load_video(self.records[index].vid))
+
+    def item(self, index: int, video: np.ndarray) -> dict[str, np.ndarray | int | float]:
+        """Query ``index`` with its loaded video features ``[n, D]`` (TEF added here)."""
         record = self.records[index]
-        video = self.load_video(record.vid)
         n = len(video)
         if self.config.tef:
             start = np.arange(n, dtype=np.float32) / n
@@ -149,9 +149,11 @@ class MomentDataset(torch.utils.data.Dataset):
         return item
 
     def load_all(self, threads: int = 8) -> list[dict]:
-        """Every item of the split, read with ``threads`` reader threads."""
+        """Every item of the split; each video is read once (``threads`` reader threads)."""
+        vids = sorted({r.vid for r in self.records})
         with ThreadPoolExecutor(max(1, threads)) as pool:
-            return list(pool.map(self.__getitem__, range(len(self))))
+            videos = dict(zip(vids, pool.map(self.load_video, vids), strict=True))
+            return list(pool.map(lambda i: self.item(i, videos[self.records[i].vid]), range(len(self))))
 
 
 def _pad(arrays: Sequence[np.ndarray], value: float = 0.0, length: int | None = None) -> torch.Tensor:
@@ -242,7 +244,7 @@ class ResidentSplit:
     gathers rows on the device with no host work beyond the index tensor."""
 
     def __init__(self, dataset: MomentDataset, device: torch.device, dtype: torch.dtype = torch.float32,
-                 threads: int = 8) -> None:
+                 threads: int = 16) -> None:
         self.dataset = dataset
         self.device = device
         full = collate(dataset.load_all(threads))

@@ -75,6 +75,17 @@ def test_epoch_batches_shard_global_batches() -> None:
     assert not torch.equal(torch.cat(whole), torch.cat(epoch_batches(10, 4, seed=3, epoch=2)))
 
 
+def test_resident_split_trains_like_the_loader(tiny_data: Path, tmp_path: Path) -> None:
+    # the whole split padded to its longest video gives the same losses and metrics
+    logs = []
+    for mode in ("off", "on"):
+        config = resolve_config("qd_detr", "tiny", {**QUIET, "train.epochs": 1, "train.device_resident": mode})
+        train(config, tiny_data, tmp_path / mode)
+        logs.append(read_log(tmp_path / mode)[0])
+    assert logs[0]["train"] == pytest.approx(logs[1]["train"], rel=1e-5)
+    assert logs[0]["eval"] == logs[1]["eval"]
+
+
 @pytest.mark.slow
 def test_tiny_preset_overfits_32_queries(tiny_data: Path, tmp_path: Path) -> None:
     config = resolve_config("qd_detr", "tiny", {
