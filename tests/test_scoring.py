@@ -133,3 +133,22 @@ def test_bootstrap_intervals_are_seeded_and_bracket_the_value() -> None:
     assert low < first["brief"]["MR-full-mAP"] < high and high - low < 5
     low, high = first["intervals"]["MR-full-mIoU"]
     assert low < first["mrbench"]["MR-full-mIoU"] < high
+
+
+@pytest.mark.parametrize(
+    "parts", [("data", "tacos", "tacos_test_release.jsonl"), ("data", "activitynet", "activitynet_val_release.jsonl")]
+)
+def test_perfect_predictions_on_tacos_and_activitynet(parts: tuple[str, ...]) -> None:
+    """String qids (TACoS) and windows longer than 150 s (ActivityNet: in "full", in no bucket)."""
+    records = read_annotations(require_shared(*parts)).records
+    preds = [{"qid": q.qid, "pred_relevant_windows": [[*w, 1.0] for w in q.windows]} for q in records]
+    report = score(preds, records).to_dict()
+    assert report["brief"]["MR-full-mAP"] == 100.0 and report["full"]["MR-R1"]["0.95"] == 100.0
+    assert report["mrbench"]["MR-full-mIoU"] == 100.0 and report["mrbench"]["n_queries"] == len(records)
+    for bucket in ("short", "middle", "long"):
+        if bucket in report:
+            assert report[bucket]["MR-mAP"]["average"] == 100.0
+    if isinstance(records[0].qid, str):
+        bad = [*preds[:-1], {**preds[-1], "qid": "nope"}]
+        with pytest.raises(Exception, match="qid 'nope'"):
+            score(bad, records)
