@@ -71,18 +71,32 @@ def test_tiny_trains_with_vsdc_and_loss_falls(tiny_data: Path, tmp_path: Path) -
     assert sum(losses[-3:]) / 3 < 0.8 * sum(losses[:2]) / 2, losses
 
 
-def test_tiny_run_end_to_end(tiny_data: Path, tmp_path: Path) -> None:
-    from reference_models.train import train
+def test_tiny_run_end_to_end_through_the_cli(tiny_data: Path, tmp_path: Path) -> None:
+    """``mrbench train-reference tddetr --preset tiny`` then ``mrbench predict``; the predictions
+    pass ``mrbench.score``."""
+    from click.testing import CliRunner
 
-    config = resolve_config("tddetr", "tiny", {"train.progress": False, "train.epochs": 2})
-    best = train(config, tiny_data, tmp_path / "run", device="cpu")
-    assert best["metric"] == "MR-full-mAP" and best["epoch"] in (0, 1)
-    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    from mrbench.cli import cli
+    from mrbench.scoring import score
+
+    run = tmp_path / "run"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["train-reference", "tddetr", "--data", str(tiny_data), "--out", str(run),
+                                 "--preset", "tiny", "--set", "train.epochs=2", "--set", "train.progress=false",
+                                 "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in log] == [0, 1]
-    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    saved = json.loads((run / "config.json").read_text())
     assert saved["model_name"] == "tddetr" and saved["model"]["temporal"] == "tdem"
-    preds = (tmp_path / "run" / "best_val_preds.jsonl").read_text().splitlines()
-    assert len(preds) == 16
+    preds = tmp_path / "preds.jsonl"
+    result = runner.invoke(cli, ["predict", "--checkpoint", str(run / "best.pt"), "--data", str(tiny_data),
+                                 "--split", "val", "--out", str(preds), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in preds.read_text().splitlines()]
+    assert len(records) == 16 and all(len(r["pred_relevant_windows"]) <= 10 for r in records)
+    report = score(preds, gt=tiny_data / "annotations" / "val.jsonl", clip_len=2.0)
+    assert report.to_dict()["mrbench"]["n_missing"] == 0 and "MR-full-mAP" in report.brief
 
 
 def test_vsdc_settings_per_preset() -> None:
