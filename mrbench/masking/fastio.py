@@ -77,14 +77,27 @@ def _open_member(handle: io.BufferedReader) -> tuple[tuple[int, ...], bool, np.d
     if offset is None:
         return None
     handle.seek(offset)
-    version = np.lib.format.read_magic(handle)
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
-    elif version == (2, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
-    else:
+    start = handle.read(12)  # magic (6), version (2), header length (2 or 4)
+    if len(start) < 10 or start[:6] != b"\x93NUMPY" or start[6:8] not in (b"\x01\x00", b"\x02\x00"):
         return None
-    return None if dtype.hasobject else (tuple(shape), fortran, dtype)
+    size_bytes = 2 if start[6] == 1 else 4
+    size = int.from_bytes(start[8 : 8 + size_bytes], "little")
+    handle.seek(offset + 8 + size_bytes)
+    header = handle.read(size)
+    found = _parse_header(start[:8 + size_bytes] + header)
+    return None if found is None or found[2].hasobject else found
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_header(raw: bytes) -> tuple[tuple[int, ...], bool, np.dtype] | None:
+    """Parse a .npy header (cached: all videos of one shape share it)."""
+    buffer = io.BytesIO(raw)
+    version = np.lib.format.read_magic(buffer)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(buffer)
+    else:
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(buffer)
+    return tuple(shape), fortran, dtype
 
 
 def _read_stored_member(path: str) -> np.ndarray | None:
@@ -120,10 +133,16 @@ def read_shape(store: FeatureStore, feature_type: str, vid: str) -> tuple[int, .
         raise MrbenchError(f"{found_path}: cannot read the features ({type(exc).__name__}: {exc})") from None
 
 
-def _npy_header(array: np.ndarray) -> bytes | None:
-    """The .npy header ``np.save`` writes for ``array`` (format 1.0 only)."""
+def _npy_header(array: np.ndarray) -> bytes:
+    """The .npy header ``np.save`` writes for ``array`` (format 1.0 only; ValueError otherwise)."""
+    return _header_for(array.shape, array.dtype, array.flags.f_contiguous and not array.flags.c_contiguous)
+
+
+@functools.lru_cache(maxsize=256)
+def _header_for(shape: tuple[int, ...], dtype: np.dtype, fortran: bool) -> bytes:
     buffer = io.BytesIO()
-    np.lib.format.write_array_header_1_0(buffer, np.lib.format.header_data_from_array_1_0(array))
+    np.lib.format.write_array_header_1_0(
+        buffer, {"shape": shape, "fortran_order": fortran, "descr": np.lib.format.dtype_to_descr(dtype)})
     return buffer.getvalue()
 
 
