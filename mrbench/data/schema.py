@@ -117,8 +117,11 @@ class Query:
         clip_ids = record.get("relevant_clip_ids")
         scores = record.get("saliency_scores")
         if clip_ids is not None:
-            if not isinstance(clip_ids, list) or not all(
-                isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in clip_ids
+            # type sets instead of per-element isinstance: bool is excluded since type(True) is bool
+            if (
+                not isinstance(clip_ids, list)
+                or not {type(c) for c in clip_ids} <= {int}
+                or (clip_ids and min(clip_ids) < 0)
             ):
                 raise fail("must be a list of non-negative ints", "relevant_clip_ids")
             if len(set(clip_ids)) != len(clip_ids):
@@ -126,8 +129,10 @@ class Query:
         if scores is not None:
             if clip_ids is None:
                 raise fail("given without relevant_clip_ids", "saliency_scores")
-            if not isinstance(scores, list) or not all(
-                isinstance(row, list) and all(_is_number(s) for s in row) for row in scores
+            if (
+                not isinstance(scores, list)
+                or not {type(row) for row in scores} <= {list}
+                or not {type(s) for row in scores for s in row} <= {int, float}
             ):
                 raise fail("must be a list of lists of numbers", "saliency_scores")
             if len(scores) != len(clip_ids):
