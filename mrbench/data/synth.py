@@ -562,48 +562,37 @@ def render(config: SynthConfig, world: World, videos: Sequence[PlannedVideo]) ->
         for t in VIDEO_TYPES:
             rng.standard_normal(dtype=np.float32, out=out[t][i, :n])
     places = np.array([v.place for v in videos])
-    rows, b_idx, t_idx, weights = _events(config, world, videos)
+    segments = _segments(config, videos)
     for t in VIDEO_TYPES:
         x = out[t]
         x *= np.float32(config.noise / math.sqrt(dims[t]))
         x += (np.float32(config.scene) * world.scenes[t][places] + np.float32(config.identity) * ident[t])[:, None, :]
         basis = world.drift[t] * np.float32(config.drift / math.sqrt(_DRIFT_RANK))
-        for j in range(_DRIFT_RANK):
-            x += walk[:, :, j, None] * basis[j]
-        if rows.size:
-            np.add.at(x, (b_idx, t_idx), weights[:, None] * world.dictionary[t][rows])
+        x += np.einsum("btr,rd->btd", walk, basis)  # plain einsum: no BLAS, fixed summation order
+        dictionary = world.dictionary[t]
+        for b, s, e, row, weights in segments:
+            x[b, s:e] += weights[:, None] * dictionary[row]
         for i, video in enumerate(videos):
             x[i, video.n_clips :] = 0.0
     return out
 
 
-def _events(config: SynthConfig, world: World, videos: Sequence[PlannedVideo]):
-    """Flat arrays (dictionary row, video row, clip, weight) of every content/flank addition."""
-    rows: list[np.ndarray] = []
-    b_idx: list[np.ndarray] = []
-    t_idx: list[np.ndarray] = []
-    weights: list[np.ndarray] = []
-
-    def add(b: int, s: int, e: int, row: int, w: np.ndarray | float) -> None:
-        clips = np.arange(s, e)
-        rows.append(np.full(clips.size, row))
-        b_idx.append(np.full(clips.size, b))
-        t_idx.append(clips)
-        weights.append(np.broadcast_to(np.asarray(w, dtype=np.float32), clips.shape))
-
+def _segments(
+    config: SynthConfig, videos: Sequence[PlannedVideo]
+) -> list[tuple[int, int, int, int, np.ndarray]]:
+    """Every content/flank addition as ``(video row, start clip, end clip, dictionary row,
+    per-clip weights)``, in a fixed order."""
+    out = []
     for b, video in enumerate(videos):
         for q in video.queries:
             for (s, e), h in zip(q.windows, q.saliency, strict=True):
-                add(b, s, e, q.concept, config.content * h)
+                out.append((b, s, e, q.concept, (config.content * h).astype(np.float32)))
             for s, e, row in q.flank_segments:
-                add(b, s, e, row, config.flank)
+                out.append((b, s, e, row, np.full(e - s, config.flank, dtype=np.float32)))
             for concept, s, e, strength in q.distractors:
-                add(b, s, e, concept, config.content * strength * (0.6 + 0.4 * _bump(e - s)))
-    if not rows:
-        empty = np.zeros(0, dtype=int)
-        return empty, empty, empty, np.zeros(0, dtype=np.float32)
-    return (np.concatenate(rows), np.concatenate(b_idx), np.concatenate(t_idx),
-            np.concatenate(weights).astype(np.float32))
+                weights = config.content * strength * (0.6 + 0.4 * _bump(e - s))
+                out.append((b, s, e, concept, weights.astype(np.float32)))
+    return out
 
 
 def text_features(config: SynthConfig, world: World, q: PlannedQuery) -> np.ndarray:
