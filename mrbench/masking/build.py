@@ -352,6 +352,10 @@ def build_variant(source: MaskSource, out: str | os.PathLike[str], *, strategy: 
     if work.exists() and not resume:
         raise MrbenchError(f"{work} holds an interrupted run: pass --resume to finish it, or delete it")
 
+    for record in source.records:  # before touching any feature file
+        if not record.windows:
+            raise ValidationError("no ground-truth windows: masking needs them", file=source.annotations,
+                                  qid=record.qid, field="relevant_windows")
     store = FeatureStore(source.features)
     if (source.features / "index.parquet").is_file() and not store.video_types():
         raise MrbenchError(f"{source.features} is a packed store; masking reads per-file features")
