@@ -39,8 +39,6 @@ from mrbench.data.schema import Query
 from mrbench.errors import MrbenchError
 from reference_models.core.config import DataConfig
 
-
-
 #: the community's concatenation order (SlowFast, then CLIP); other types follow by name
 PREFERRED_ORDER = ("slowfast_features", "clip_features")
 

@@ -89,7 +89,7 @@ def test_resident_split_trains_like_the_loader(tiny_data: Path, tmp_path: Path) 
 @pytest.mark.slow
 def test_tiny_preset_overfits_32_queries(tiny_data: Path, tmp_path: Path) -> None:
     config = resolve_config("qd_detr", "tiny", {
-        **QUIET, "train.epochs": 60, "train.batch_size": 8, "train.eval_every": 5,
+        **QUIET, "train.epochs": 70, "train.batch_size": 8, "train.eval_every": 5,
         "train.eval_split": "train", "train.select_metric": "MR-full-R1@0.7",
         "model.dropout": 0.0, "model.input_dropout": 0.0,
     })
@@ -197,3 +197,27 @@ def test_predict_rejects_mismatched_features(trained_run: Path, tmp_path: Path) 
     code = run_cli(["predict", "--checkpoint", str(trained_run / "best.pt"), "--data", str(other),
                     "--split", "val", "--out", str(tmp_path / "p.jsonl")])
     assert code == 2
+
+
+def test_predict_on_masked_variants_feeds_the_spurious_score(trained_run: Path, tiny_data: Path, tmp_path: Path) -> None:
+    masked = tmp_path / "masked"
+    assert run_cli(["mask", "--data", str(tiny_data), "--split", "val", "--out", str(masked), "--seeds", "0,1",
+                    "--quiet"]) == 0
+    code = run_cli(["predict", "--checkpoint", str(trained_run / "best.pt"), "--data", str(tiny_data),
+                    "--split", "val", "--variant", str(masked), "--out", str(tmp_path / "m.jsonl")])
+    assert code == 0
+    files = sorted(tmp_path.glob("m.seed*.jsonl"))
+    assert [f.name for f in files] == ["m.seed0.jsonl", "m.seed1.jsonl"]
+    vids = {json.loads(line)["vid"] for line in files[0].read_text().splitlines()}
+    assert all("__mask_q" in vid for vid in vids)
+    preds = tmp_path / "preds.jsonl"
+    assert run_cli(["predict", "--checkpoint", str(trained_run / "best.pt"), "--data", str(tiny_data),
+                    "--split", "val", "--out", str(preds)]) == 0
+    report_path = tmp_path / "report.json"
+    argv = ["score", str(preds), "--gt", str(tiny_data / "annotations" / "val.jsonl"), "--variant", str(masked),
+            "--json", str(report_path)]
+    for f in files:
+        argv += ["--masked", str(f)]
+    assert run_cli(argv) == 0
+    spurious = json.loads(report_path.read_text())["spurious"]
+    assert spurious["n_files"] == 2 and "Spurious-mAP" in spurious["brief"]
