@@ -61,8 +61,8 @@ def test_tdem_in_every_t2v_layer_sharing_one_start_token() -> None:
 def test_tiny_trains_with_vsdc_and_loss_falls(tiny_data: Path, tmp_path: Path) -> None:
     from reference_models.train import Trainer
 
-    config = resolve_config("tddetr", "tiny", {"train.progress": False, "train.eval_split": "",
-                                               "train.batch_size": 8})
+    config = resolve_config("tddetr", "tiny", {"train.progress": False, "train.eval_split": ""})
+    assert config.train.batch_size == 8
     trainer = Trainer(config, tiny_data, tmp_path / "run", device="cpu")
     assert isinstance(trainer.batch_augment, VSDC)
     losses = [trainer.train_epoch(epoch)["loss"] for epoch in range(6)]
