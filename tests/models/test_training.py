@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -50,6 +53,22 @@ def test_dataset_items_and_labels(tiny_data: Path) -> None:
         assert not rel[b, neg[1]]  # the easy negative lies outside the relevant clips
         sums = batch["saliency_all"][b]
         assert sums[pos[0]] == sums[rel[b]].max() and sums[neg[0]] == sums[rel[b]].min()
+
+
+def test_packed_store_gives_the_same_items(tiny_data: Path, tmp_path: Path) -> None:
+    from mrbench.data.features import pack_features
+
+    packed = tmp_path / "packed"
+    shutil.copytree(tiny_data, packed, ignore=shutil.ignore_patterns("features"))
+    config = resolve_config("qd_detr", "tiny").data
+    plain = MomentDataset(tiny_data, "val", config)
+    pack_features(tiny_data / "features", packed / "features", sorted({r.vid for r in plain.records}),
+                  [r.qid for r in plain.records])
+    other = MomentDataset(packed, "val", config)
+    for i in range(len(plain)):
+        a, b = plain[i], other[i]
+        assert a.keys() == b.keys()
+        assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
 def test_window_subsampling_keeps_real_windows_first() -> None:
@@ -120,7 +139,10 @@ def test_torchrun_two_processes_match_single_process(tmp_path: Path) -> None:
     sets = ["train.epochs=1", "train.batch_size=8", "train.progress=false", "loss.saliency=0",
             "model.dropout=0", "model.input_dropout=0"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
            "-m", "reference_models.train", "qd_detr", str(data), str(tmp_path / "ddp"), "--preset", "tiny"]
     for item in sets:
         cmd += ["--set", item]
