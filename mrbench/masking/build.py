@@ -19,7 +19,7 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,12 +133,21 @@ def _rng(seed: int, key: int, stream: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, key, stream]))
 
 
-def video_lengths(store: FeatureStore, vids: Sequence[str], types: Sequence[str]) -> dict[str, int]:
-    """Clips per video, truncated to the shortest source; warns once about every mismatch."""
+def _clip_counts(root: Path, vid: str, types: Sequence[str]) -> dict[str, int]:
+    store = FeatureStore(root)
+    return {t: read_shape(store, t, vid)[0] for t in types}
+
+
+def video_lengths(store: FeatureStore, vids: Sequence[str], types: Sequence[str],
+                  mapper: Callable = map) -> dict[str, int]:
+    """Clips per video, truncated to the shortest source; warns once about every mismatch.
+
+    Only the files' headers are read; ``mapper`` (``map`` or a pool's) spreads the reads.
+    """
     lengths: dict[str, int] = {}
     mismatched: list[str] = []
-    for vid in vids:
-        counts = {t: read_shape(store, t, vid)[0] for t in types}
+    all_counts = mapper(_clip_counts, [store.root] * len(vids), vids, [tuple(types)] * len(vids))
+    for vid, counts in zip(vids, all_counts, strict=True):
         lengths[vid] = min(counts.values())
         if len(set(counts.values())) > 1:
             mismatched.append(f"{vid} ({', '.join(f'{t} {n}' for t, n in counts.items())})")
@@ -333,8 +342,6 @@ def build_variant(source: MaskSource, out: str | os.PathLike[str], *, strategy: 
 
     ``on_query(key)`` is called in this process after each query's files are complete.
     """
-    from tqdm import tqdm
-
     target = Path(out)
     work = target.with_name(target.name + PARTIAL_SUFFIX)
     if strategy not in STRATEGIES:
@@ -356,13 +363,66 @@ def build_variant(source: MaskSource, out: str | os.PathLike[str], *, strategy: 
         if not record.windows:
             raise ValidationError("no ground-truth windows: masking needs them", file=source.annotations,
                                   qid=record.qid, field="relevant_windows")
+    executor = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    try:
+        plans, checksums, already, store, types, vids, header = _run(
+            source, work, strategy, margin, seed, progress, on_query, executor)
+    except BaseException:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+        raise
+    if executor is not None:
+        executor.shutdown()
+
+    queries = {}
+    records = []
+    plan_of = {p.key: p for p in plans}
+    durations = {}
+    for record in source.records:
+        durations.setdefault(record.vid, record.duration)
+    for record in source.records:
+        plan = plan_of[str(record.qid)]
+        duration = durations[plan.context] if plan.context else record.duration
+        records.append(relabel(record, plan, source.clip_len, duration))
+        queries[plan.key] = _manifest_entry(plan, source.clip_len)
+
+    annotations_rel = f"annotations/{source.split}.jsonl"
+    write_annotations(work / annotations_rel, Annotations(records, source.style))
+    dims = {t: read_shape(store, t, vids[0])[1] for t in types}
+    text_dim = int(store.load_text(source.records[0].qid)["last_hidden_state"].shape[-1])
+    info = DatasetInfo(
+        name=source.name, clip_len=float(source.clip_len), video_features=dims,
+        text_features={TEXT_TYPE: text_dim}, splits=[source.split], max_clips=source.max_clips,
+        kind="masked", extra={"strategy": strategy, "margin": float(margin), "seed": int(seed),
+                              "source": header["source"]},
+    )
+    DatasetDir(work).write_info(info)
+    for rel in (annotations_rel, "dataset.json"):
+        checksums[rel] = sha256_file(work / rel)
+    manifest = {**header, "text_features": str((source.features / TEXT_TYPE).resolve()),
+                "queries": queries, "files": dict(sorted(checksums.items()))}
+    atomic_write_text(work / MANIFEST, dump_manifest(manifest))
+    os.replace(work, target)
+    (target / JOB_FILE).unlink()
+    return MaskResult(target, seed, len(plans), sum(b - a for p in plans for a, b in p.ranges), already)
+
+
+def _run(source: MaskSource, work: Path, strategy: str, margin: float, seed: int, progress: bool,
+         on_query: Callable[[str], None] | None, executor: ProcessPoolExecutor | None) -> tuple:
+    """Plan and write every query's files into ``work`` (the executor, if any, does the reading
+    and writing); returns (plans, checksums, queries already done, store, types, vids, header)."""
+    from tqdm import tqdm
+
+    def mapper(function: Callable, *iterables: Sequence) -> Iterable:
+        return executor.map(function, *iterables, chunksize=32) if executor else map(function, *iterables)
+
     store = FeatureStore(source.features)
     if (source.features / "index.parquet").is_file() and not store.video_types():
         raise MrbenchError(f"{source.features} is a packed store; masking reads per-file features")
     types = list(source.types or store.video_types())
     vids = list(dict.fromkeys(r.vid for r in source.records))
     store.check(vids, [r.qid for r in source.records], types)
-    lengths = video_lengths(store, vids, types)
+    lengths = video_lengths(store, vids, types, mapper)
     plans = plan_queries(source, lengths, strategy, margin, seed)
 
     header = {
@@ -405,56 +465,18 @@ def build_variant(source: MaskSource, out: str | os.PathLike[str], *, strategy: 
     job = _Job(source.features, work, tuple(types), strategy, resuming)
     bar = tqdm(total=len(plans), desc=f"mask {strategy} seed {seed}", unit="query", disable=not progress)
     try:
-        if workers <= 1:
-            if strategy == "mean":
-                job = dataclasses.replace(job, means=_dataset_means(job, lengths, map))
+        if strategy == "mean":
+            job = dataclasses.replace(job, means=_dataset_means(job, lengths, mapper))
+        if executor is None:
             for vid, group in by_video.items():
                 _collect(_mask_video(job, vid, group), checksums, bar, on_query)
         else:
-            with ProcessPoolExecutor(max_workers=workers) as executor:
-                try:
-                    if strategy == "mean":
-                        job = dataclasses.replace(job, means=_dataset_means(job, lengths, executor.map))
-                    futures = [executor.submit(_mask_video_in_worker, job, vid, group) for vid, group in by_video.items()]
-                    for future in as_completed(futures):
-                        _collect(future.result(), checksums, bar, on_query)
-                except BaseException:
-                    executor.shutdown(wait=True, cancel_futures=True)
-                    raise
+            futures = [executor.submit(_mask_video_in_worker, job, vid, group) for vid, group in by_video.items()]
+            for future in as_completed(futures):
+                _collect(future.result(), checksums, bar, on_query)
     finally:
         bar.close()
-
-    queries = {}
-    records = []
-    plan_of = {p.key: p for p in plans}
-    durations = {}
-    for record in source.records:
-        durations.setdefault(record.vid, record.duration)
-    for record in source.records:
-        plan = plan_of[str(record.qid)]
-        duration = durations[plan.context] if plan.context else record.duration
-        records.append(relabel(record, plan, source.clip_len, duration))
-        queries[plan.key] = _manifest_entry(plan, source.clip_len)
-
-    annotations_rel = f"annotations/{source.split}.jsonl"
-    write_annotations(work / annotations_rel, Annotations(records, source.style))
-    dims = {t: read_shape(store, t, vids[0])[1] for t in types}
-    text_dim = int(store.load_text(source.records[0].qid)["last_hidden_state"].shape[-1])
-    info = DatasetInfo(
-        name=source.name, clip_len=float(source.clip_len), video_features=dims,
-        text_features={TEXT_TYPE: text_dim}, splits=[source.split], max_clips=source.max_clips,
-        kind="masked", extra={"strategy": strategy, "margin": float(margin), "seed": int(seed),
-                              "source": header["source"]},
-    )
-    DatasetDir(work).write_info(info)
-    for rel in (annotations_rel, "dataset.json"):
-        checksums[rel] = sha256_file(work / rel)
-    manifest = {**header, "text_features": str((source.features / TEXT_TYPE).resolve()),
-                "queries": queries, "files": dict(sorted(checksums.items()))}
-    atomic_write_text(work / MANIFEST, dump_manifest(manifest))
-    os.replace(work, target)
-    (target / JOB_FILE).unlink()
-    return MaskResult(target, seed, len(plans), sum(b - a for p in plans for a, b in p.ranges), already)
+    return plans, checksums, already, store, types, vids, header
 
 
 def _collect(results: list[tuple[str, dict[str, str]]], checksums: dict[str, str], bar,  # noqa: ANN001

@@ -31,15 +31,22 @@ def apply_noise(
     arrays: Mapping[str, np.ndarray], ranges: Sequence[Range], rng: np.random.Generator,
     inplace: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Uniform noise in each source's own ``[min, max]`` (sources drawn in sorted type order)."""
+    """Uniform noise in each source's own ``[min, max]`` (sources drawn in sorted type order).
+
+    Drawn in float32 for sources of at most 32-bit floats, else in float64, and clipped to
+    ``[min, max]`` against rounding.
+    """
     out = {}
     for feature_type in sorted(arrays):
         source = arrays[feature_type]
-        low, high = float(source.min()), float(source.max())
+        draw = np.float32 if source.dtype.kind == "f" and source.dtype.itemsize <= 4 else np.float64
+        low, high = source.min().astype(draw), source.max().astype(draw)
         array = source if inplace else source.copy()
         for first, last in ranges:
-            shape = (last - first, *source.shape[1:])
-            array[first:last] = rng.uniform(low, high, size=shape).astype(source.dtype)
+            noise = rng.random((last - first, *source.shape[1:]), dtype=draw)
+            noise *= high - low
+            noise += low
+            array[first:last] = np.clip(noise, low, high, out=noise)
         out[feature_type] = array
     return out
 
