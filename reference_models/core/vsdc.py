@@ -392,11 +392,11 @@ class VSDC:
         for key, value in batch.items():
             if key not in self.CLIP_KEYS and torch.is_tensor(value) and value.dim() > 0 and value.shape[0] == len(mask):
                 out[key] = _gather_rows(value, query)
-        video = batch["video"][rows, clips] * new_mask[..., None].to(batch["video"].dtype)
+        made = batch["video"][lay.row, lay.clip].masked_fill(~lay.mask[..., None], 0)
         if self.tef:
-            video[..., -2:] = tef(new_mask).to(video.dtype)
-            video[:n_orig] = pad_length(batch["video"].index_select(0, originals), width)
-        out["video"] = video
+            made[..., -2:] = tef(lay.mask).to(made.dtype)
+        out["video"] = torch.cat([pad_length(batch["video"].index_select(0, originals), width),
+                                  pad_length(made, width)])
         out["video_mask"] = new_mask
         relevant = None
         if "relevant" in batch:
