@@ -4,8 +4,9 @@
 ``FeatureStore.write_video`` writes), but writes the zip records around the array's own memory
 instead of building the archive in memory, hashes it on the way, and renames a temporary file
 into place without a per-file fsync. (It checks once per process that its records equal
-:mod:`zipfile`'s, and uses :func:`npz_bytes` otherwise.) :func:`read_features` reads an uncompressed ``.npz`` member with one ``np.fromfile`` at
-its offset. Both fall back to the general readers and writers for anything unusual.
+:mod:`zipfile`'s, and uses :func:`npz_bytes` otherwise.) :func:`read_features` reads an
+uncompressed ``.npz`` member with one ``np.fromfile`` at its offset. Both fall back to the
+general readers and writers for anything unusual.
 """
 
 from __future__ import annotations
