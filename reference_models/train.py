@@ -41,6 +41,8 @@ from reference_models.core.data import MomentDataset, ResidentSplit, collate, mo
 from reference_models.predict import amp_dtype, autocast_context, predict_split, resolve_device
 
 BatchAugment = Callable[[dict], dict]
+#: with ``device_resident = "auto"`` on CPU, splits up to this size (float32, padded) stay in memory
+RESIDENT_CPU_BYTES = 2 * 2**30
 
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> list[torch.Tensor]:
@@ -130,7 +132,8 @@ class Trainer:
         self.config.model.text_dim = self.train_set.text_dim
 
         self.autocast = amp_dtype(t.amp, self.device)
-        resident = t.device_resident == "on" or (t.device_resident == "auto" and self.device.type == "cuda")
+        resident = t.device_resident == "on" or (t.device_resident == "auto" and (
+            self.device.type == "cuda" or self._split_bytes() <= RESIDENT_CPU_BYTES))
         feature_dtype = self.autocast or torch.float32
         self.train_resident = ResidentSplit(self.train_set, self.device, feature_dtype) if resident else None
         self.eval_resident = (
@@ -159,6 +162,12 @@ class Trainer:
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.out / "config.json", json.dumps(self.config.to_dict(), indent=2) + "\n")
+
+    def _split_bytes(self) -> int:
+        """Upper bound of the padded float32 train + eval splits' video features."""
+        clips = self.config.data.max_v_l or (self.train_set.info.max_clips or 10**6)
+        queries = len(self.train_set) + (len(self.eval_set) if self.eval_set else 0)
+        return queries * clips * self.train_set.video_dim * 4
 
     # ------------------------------------------------------------------------------------------
     def _state(self, epoch: int) -> dict[str, Any]:

@@ -93,7 +93,8 @@ class TrainConfig:
     select_metric: str = "MR-full-mAP"
     #: "auto" (bf16 on CUDA, off on CPU), "bf16", "fp16" or "off"
     amp: str = "auto"
-    #: "auto" (on for CUDA), "on" or "off": the whole split held as padded tensors on the device
+    #: "auto", "on" or "off": the whole split held as padded tensors on the device ("auto": on for
+    #: CUDA, and on CPU when the padded splits take at most 2 GiB)
     device_resident: str = "auto"
     compile: bool = False
     num_workers: int = 0
