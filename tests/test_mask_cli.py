@@ -139,3 +139,18 @@ def test_resume_and_verify_failure(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "verification failed, 1 problem(s)" in err and entry["vid"] in err
     assert run_cli(["mask", "verify", str(tmp_path)]) == 2
     assert "not a masked variant" in capsys.readouterr().err
+
+
+def test_on_mrbench_synth_output(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("mrbench.cli.synth") is None:
+        pytest.skip("mrbench synth is not available")
+    assert run_cli(["synth", "--out", str(tmp_path / "syn"), "--n-train", "10", "--n-val", "10",
+                    "--n-ood", "10"]) == 0
+    for split in ("train", "val", "val_ood", "test_ood"):
+        out = tmp_path / split
+        assert run_cli(["mask", "--data", str(tmp_path / "syn"), "--split", split, "--out", str(out),
+                        "--quiet"]) == 0
+        assert run_cli(["mask", "verify", str(out)]) == 0
+        assert "queries 10," in capsys.readouterr().out
