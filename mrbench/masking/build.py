@@ -191,7 +191,7 @@ def plan_queries(source: MaskSource, lengths: dict[str, int], strategy: str, mar
         ranges = masked_ranges(record.windows, clip_len, margin, n, qid=record.qid, vid=record.vid, file=file)
         base = dict(key=key, qid=record.qid, vid=masked_vid(record.vid, record.qid), source_vid=record.vid,
                     source_clips=n, n_clips=n, ranges=tuple(ranges), noise_key=(seed, qid_hash(record.qid)))
-        rng = _rng(seed, qid_hash(record.qid), 0)
+        rng = _rng(seed, qid_hash(record.qid), 0) if strategy in ("swap", "recontext") else None
         if strategy == "swap":
             donors = [v for v in all_vids if v != record.vid]
             if not donors:
