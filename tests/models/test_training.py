@@ -243,3 +243,18 @@ def test_predict_on_masked_variants_feeds_the_spurious_score(trained_run: Path, 
     assert run_cli(argv) == 0
     spurious = json.loads(report_path.read_text())["spurious"]
     assert spurious["n_files"] == 2 and "Spurious-mAP" in spurious["brief"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["nope"], "unknown model"),
+    (["qd_detr", "--preset", "huge"], "unknown preset"),
+    (["qd_detr", "--set", "lr"], "key=value"),
+    (["qd_detr", "--set", "model.hidden=big"], "expects an integer"),
+    (["qd_detr", "--resume"], "last.pt"),
+])
+def test_cli_train_errors_are_one_line(argv: list[str], message: str, tiny_data: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    code = run_cli(["train-reference", *argv, "--data", str(tiny_data), "--out", str(tmp_path / "run")])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
