@@ -25,6 +25,7 @@ import json
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,9 @@ class Trainer:
             self.eval_set = MomentDataset(self.data_dir, t.eval_split, self.config.data)
             if not self.eval_set.has_labels:
                 raise MrbenchError(f"{self.data_dir}: eval split {t.eval_split!r} has no labels to select a model on")
+        elif t.eval_split and self.main:
+            warnings.warn(f"{self.data_dir} has no split {t.eval_split!r}: no model selection, best.pt = the last epoch",
+                          stacklevel=2)
         d = self.config.data
         d.video_types = list(self.train_set.video_types)
         d.clip_len = self.train_set.clip_len
