@@ -14,7 +14,7 @@
 # to a lent machine: copy the two files into an ignored folder of the checkout and pass it.
 # Environment: PYTHON (default python3), WORK (default /tmp/mrbench_gpu_bench), EXTRA_SETS
 # (more `--set key=value` for both runs, e.g. "--set train.compile=true"); the summary is also
-# written to $OUT/summary.txt when OUT is set.
+# written to $OUT/summary.txt (and each run's log to $OUT/<model>_log.jsonl) when OUT is set.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ANN=${1:-${MRBENCH_SHARED:-../shared}/data/qvhighlights}
@@ -43,3 +43,6 @@ for model in tddetr qd_detr; do
 done
 
 "$PY" benchmarks/gpu/summarize.py "$WORK" tddetr qd_detr | tee "${OUT:-$WORK}/summary.txt"
+if [[ -n "${OUT:-}" ]]; then
+  for model in tddetr qd_detr; do cp "$WORK/$model/log.jsonl" "$OUT/${model}_log.jsonl"; done
+fi

@@ -205,3 +205,11 @@ def test_qd_detr_forward_shapes_and_padding_invariance() -> None:
     out2 = model({**batch, **padded})
     assert torch.allclose(out["all_spans"], out2["all_spans"], atol=1e-5)
     assert torch.allclose(out["saliency"][1, :5], out2["saliency"][1, :5], atol=1e-5)
+
+
+def test_cli_module_imports_without_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, mrbench.cli.models; assert 'torch' not in sys.modules, 'torch imported'"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
