@@ -271,3 +271,32 @@ def test_build_cli(submissions: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     for expected in ("7 run(s) scored, 0 cached; outputs rendered", "0 run(s) scored, 7 cached; outputs up to date"):
         main(["leaderboard", "build", "--submissions", str(submissions), "--out", str(out)])
         assert expected in capsys.readouterr().out
+
+
+def test_reported_numbers_match_the_reference_notes(shared_dir: Path) -> None:
+    """Every exact reported row appears, value for value, in ../shared/reference/tddetr.md."""
+    import re
+
+    from mrbench.leaderboard.reported import TABLES, reported_csv, reported_markdown
+
+    notes = (shared_dir / "reference" / "tddetr.md").read_text(encoding="utf-8")
+    checked = 0
+    for table in TABLES:
+        if table.approximate or table.title == "QVHighlights val":  # val rows: prose and ablations, below
+            continue
+        for method, values in table.rows:
+            if "InternVideo2" in method or None in values:
+                continue
+            cells = [re.escape(method)] + [re.escape(f"{v:.2f}") for v in values]
+            pattern = r"\|\s*" + r"\s*\|\s*".join(rf"(\*\*)?{c}(\*\*)?" for c in cells) + r"\s*\|"
+            assert re.search(pattern, notes), f"{table.title}: {method} {values}"
+            checked += 1
+    assert checked == 9
+    for fig_method, fig_values in TABLES[-1].rows:
+        assert re.search(rf"\| {re.escape(fig_method)} \| ≈ {fig_values[0]} \| ≈ {fig_values[1]} \|", notes)
+    assert "R1@0.5 65.88, R1@0.7 53.67, mAP@0.5 66.43, mAP@0.75 49.86, mAP 49.05" in notes
+    assert "| QD-DETR baseline | 46.66 | 41.82 | 41.22 |" in notes
+    assert "R1@0.5 **73.49** and R1@0.7 **53.01**" in notes
+    text = reported_markdown()
+    assert all(t.title in text for t in TABLES) and "not scored by mrbench" in text
+    assert reported_csv().count("\n") == 1 + sum(v is not None for t in TABLES for _, vs in t.rows for v in vs)

@@ -59,8 +59,8 @@ TABLES: tuple[ReportedTable, ...] = (
         ),
     ),
     ReportedTable(
-        "QVHighlights val, masked moments (spurious)",
-        "TD-DETR paper, Fig. 1(b): values read off the figure (about ±0.5), not from a table",
+        "QVHighlights (presumably val), masked moments (spurious)",
+        "TD-DETR paper, Fig. 1(b): approximate values read off the figure, not from a table",
         ("mAP", "Sp mAP"),
         (
             ("QD-DETR", (41.3, 10.3)),
@@ -86,7 +86,7 @@ def reported_markdown(level: int = 1) -> str:
     parts = [
         f"{h} Reported in the TD-DETR paper (not scored by mrbench)\n",
         f"Published numbers from [the TD-DETR paper]({PAPER}), single runs on the real datasets with "
-        "their own features. They are not comparable with the scored entries above and are never "
+        "their own features. They are not comparable with mrbench's scored entries and are never "
         "mixed into them. — = not reported.\n",
     ]
     for table in TABLES:
