@@ -300,3 +300,19 @@ def test_reported_numbers_match_the_reference_notes(shared_dir: Path) -> None:
     text = reported_markdown()
     assert all(t.title in text for t in TABLES) and "not scored by mrbench" in text
     assert reported_csv().count("\n") == 1 + sum(v is not None for t in TABLES for _, vs in t.rows for v in vs)
+
+
+def test_submission_baselines_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data, masked = make_dataset(tmp_path)
+    root = tmp_path / "subs"
+    main(["submission", "baselines", "--data", str(data), "--dataset", "toy", "--split", "val",
+          "--masked", str(masked), "--submissions", str(root), "--seeds", "3,4", "--date", "2026-11-27"])
+    assert "wrote" in capsys.readouterr().out
+    subs = {s.entry_id: s for s in check_path(root)}
+    assert sorted(subs) == ["baseline-position-prior", "baseline-uniform-random", "baseline-whole-video"]
+    assert subs["baseline-uniform-random"].seeds == (3, 4)
+    assert subs["baseline-whole-video"].seeds == (0,)
+    assert (root / "_datasets" / "toy" / "masked" / "manifest.json").is_file()
+    with pytest.raises(SystemExit) as done:
+        main(["submission", "baselines", "--data", str(data), "--dataset", "toy", "--seeds", "x"])
+    assert done.value.code == 2
