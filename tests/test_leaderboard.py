@@ -314,5 +314,7 @@ def test_submission_baselines_cli(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert subs["baseline-whole-video"].seeds == (0,)
     assert (root / "_datasets" / "toy" / "masked" / "manifest.json").is_file()
     with pytest.raises(SystemExit) as done:
-        main(["submission", "baselines", "--data", str(data), "--dataset", "toy", "--seeds", "x"])
+        main(["submission", "baselines", "--data", str(data), "--dataset", "bad", "--seeds", "x",
+              "--submissions", str(root)])
     assert done.value.code == 2
+    assert not (root / "_datasets" / "bad").exists(), "a rejected command must write nothing"

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import click
 
+from mrbench.cli.options import parse_seeds
+
 DATASET = "synth-default"
 TITLE = "mrbench synthetic dataset (default settings)"
 SPLITS = ("val", "test_ood")
@@ -220,20 +222,11 @@ def final_table(groups: list) -> str:  # noqa: ANN001 (Group, imported lazily)
     return "\n\n".join(blocks)
 
 
-def _parse_seeds(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
-    try:
-        seeds = [int(s) for s in value.split(",") if s.strip()]
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
-    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise click.BadParameter(f"expected distinct non-negative integers, got {value!r}")
-    return seeds
-
 
 @click.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep everything here (default: a temporary directory, removed at the end).")
-@click.option("--seeds", default="0", show_default=True, callback=_parse_seeds,
+@click.option("--seeds", default="0", show_default=True, callback=parse_seeds,
               help="Training seeds of the reference models (comma-separated).")
 @click.option("--models", default="qd_detr,tddetr", show_default=True,
               help="Reference models to train, comma-separated ('none': baselines only).")

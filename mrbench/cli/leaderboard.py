@@ -7,15 +7,7 @@ from pathlib import Path
 
 import click
 
-
-def _seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {text!r}") from None
-    if not seeds or any(s < 0 for s in seeds):
-        raise click.BadParameter(f"expected non-negative integers, got {text!r}")
-    return seeds
+from mrbench.cli.options import parse_seeds
 
 
 @click.group()
@@ -44,7 +36,8 @@ def check(path: Path) -> None:
 @click.option("--split", default="val", show_default=True, help="Evaluated split.")
 @click.option("--masked", "masked_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Masked variant of the split (from `mrbench mask`): also write masked predictions.")
-@click.option("--seeds", default="0,1,2", show_default=True, help="Seeds of the uniform random baseline.")
+@click.option("--seeds", default="0,1,2", show_default=True, callback=parse_seeds,
+              help="Seeds of the uniform random baseline.")
 @click.option("--submissions", "root", type=click.Path(file_okay=False, path_type=Path),
               default=Path("submissions"), show_default=True)
 @click.option("--export-gt/--no-export-gt", default=True, show_default=True,
@@ -53,7 +46,7 @@ def check(path: Path) -> None:
 @click.option("--columns", type=click.Choice(["qvhighlights", "charades_sta"]), default="qvhighlights",
               show_default=True, help="Column profile of the dataset (with --export-gt).")
 @click.option("--date", default=None, help="Date to record (YYYY-MM-DD; default today).")
-def baselines(data_dir: Path, dataset: str, split: str, masked_dir: Path | None, seeds: str, root: Path,
+def baselines(data_dir: Path, dataset: str, split: str, masked_dir: Path | None, seeds: list[int], root: Path,
               export_gt: bool, title: str | None, columns: str, date: str | None) -> None:
     """Write the blind-baseline entries (position prior, whole video, uniform random), fitted
     on the training split of DATA only."""
@@ -66,7 +59,7 @@ def baselines(data_dir: Path, dataset: str, split: str, masked_dir: Path | None,
                                 provenance={"data": str(data_dir), "masked": str(masked_dir) if masked_dir else None})
         click.echo(f"ground truth -> {target}")
     for entry in make_baseline_entries(root, data_dir=data_dir, dataset=dataset, split=split,
-                                       masked_dir=masked_dir, seeds=_seeds(seeds), date=date):
+                                       masked_dir=masked_dir, seeds=seeds, date=date):
         click.echo(f"wrote {entry}")
 
 

@@ -6,19 +6,11 @@ from pathlib import Path
 
 import click
 
+from mrbench.cli.options import parse_seeds
 from mrbench.masking.strategies import STRATEGIES
 
 _DIR = click.Path(file_okay=False, path_type=Path)
 
-
-def _seeds(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
-    try:
-        seeds = [int(part) for part in value.split(",") if part.strip()]
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
-    if not seeds or any(s < 0 for s in seeds):
-        raise click.BadParameter(f"expected non-negative integers, got {value!r}")
-    return seeds
 
 
 @click.group(invoke_without_command=True)
@@ -38,7 +30,7 @@ def _seeds(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="noise", show_default=True)
 @click.option("--margin", type=float, default=3.0, show_default=True,
               help="Seconds added on both sides of every ground-truth window.")
-@click.option("--seeds", default="0", show_default=True, callback=_seeds, help="Comma-separated seeds.")
+@click.option("--seeds", default="0", show_default=True, callback=parse_seeds, help="Comma-separated seeds.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted run (same bytes as an uninterrupted one).")
