@@ -22,37 +22,21 @@ Presets (tddetr.md §1.5; the base presets are :data:`reference_models.core.conf
   VSDC turns half into anchors (4 originals + 8 synthesized samples per step), so that a run on
   the default synthetic dataset takes about two CPU minutes.
 
-VSDC settings come from ``config.vsdc`` (a :class:`~reference_models.core.vsdc.VSDCConfig`,
-set with ``--set vsdc.strategy=random`` etc.) when :class:`Config` has such a section, else from
-:data:`VSDC_PRESETS` for the config's preset, else the ``VSDCConfig`` defaults.
+VSDC settings are the config's ``vsdc`` section (:class:`~reference_models.core.config.VSDCConfig`;
+``--set vsdc.strategy=random`` etc.), saved with the run like every other setting.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, fields
 
 from torch import nn
 
 from reference_models import register_model, register_temporal
 from reference_models.core.config import Config, ModelConfig
 from reference_models.core.tdem import TDEM, new_start_token
-from reference_models.core.vsdc import VSDC, VSDCConfig
+from reference_models.core.vsdc import VSDC
 from reference_models.qd_detr import QDDETR
-
-#: per-preset VSDC settings (tiny: half the batch as anchors, the original's 1:1 mix per step);
-#: other presets use the ``VSDCConfig`` defaults (every query kept and also an anchor)
-VSDC_PRESETS = {"tiny": VSDCConfig(anchor_fraction=0.5, keep_originals=False)}
-#: whether the core's Config has a ``vsdc`` section (then presets and ``--set`` reach VSDC)
-CONFIG_HAS_VSDC = any(f.name == "vsdc" for f in fields(Config))
-
-
-def vsdc_settings(config: Config) -> VSDCConfig:
-    """The run's VSDC settings (module docstring)."""
-    section = getattr(config, "vsdc", None) if CONFIG_HAS_VSDC else None
-    if section is None:
-        return VSDC_PRESETS.get(config.preset, VSDCConfig())
-    return section if isinstance(section, VSDCConfig) else VSDCConfig(**asdict(section))
 
 
 @register_temporal("tdem")
@@ -69,9 +53,8 @@ class TDDETR(QDDETR):
 
     def batch_augment(self, dataset: object, config: Config) -> VSDC:
         """VSDC over the dataset's feature sources, seeded from ``train.seed`` and the rank."""
-        settings = vsdc_settings(config)
         rank = int(os.environ.get("RANK", "0"))
-        return VSDC(dataset.source_slices, tef=config.data.tef, config=settings,
+        return VSDC(dataset.source_slices, tef=config.data.tef, config=config.vsdc,
                     seed=config.train.seed * 1_000_003 + rank)
 
 
@@ -92,11 +75,10 @@ PRESETS = {
         "loss.span": 10.0, "loss.giou": 1.0, "loss.label": 4.0, "loss.saliency": 4.0,
         "loss.cost_span": 10.0, "loss.cost_giou": 1.0, "loss.cost_class": 4.0,
     },
-    "tiny": {**_COMMON, "train.batch_size": 8, "train.epochs": 2},
+    # half the batch as anchors: the original's 1:1 mix of originals and synthesized samples
+    "tiny": {**_COMMON, "train.batch_size": 8, "train.epochs": 2,
+             "vsdc.anchor_fraction": 0.5, "vsdc.keep_originals": False},
 }
-if CONFIG_HAS_VSDC:
-    for _preset, _settings in VSDC_PRESETS.items():
-        PRESETS[_preset].update({f"vsdc.{k}": v for k, v in asdict(_settings).items()})
 
 
 @register_model("tddetr", presets=PRESETS)

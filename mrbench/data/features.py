@@ -227,7 +227,7 @@ def pack_features(
     lengths: list[int] = []
 
     def pack_one(feature_type: str, items: list[tuple[str, Path]], key: str) -> None:
-        shapes = [_array_shape(path, key) for _, path in items]
+        shapes = [array_shape(path, key) for _, path in items]
         dims = {shape[1:] for shape, _ in shapes}
         if len(dims) != 1:
             raise MrbenchError(f"{feature_type}: feature dims differ across files: {sorted(dims)}")
@@ -279,7 +279,7 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _array_shape(path: Path, key: str) -> tuple[tuple[int, ...], np.dtype]:
+def array_shape(path: Path, key: str) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype from the .npy header, without reading the data."""
     import zipfile
 

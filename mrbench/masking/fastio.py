@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mrbench.data.features import FeatureStore, _array_shape
+from mrbench.data.features import FeatureStore, array_shape
 from mrbench.errors import MrbenchError
 from mrbench.io import npz_bytes
 
@@ -128,7 +128,7 @@ def read_shape(store: FeatureStore, feature_type: str, vid: str) -> tuple[int, .
                 found = _open_member(handle)
             if found is not None:
                 return found[0]
-        return _array_shape(store.video_path(feature_type, vid), "features")[0]
+        return array_shape(store.video_path(feature_type, vid), "features")[0]
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
         found_path = store.video_path(feature_type, vid) or path
         raise MrbenchError(f"{found_path}: cannot read the features ({type(exc).__name__}: {exc})") from None

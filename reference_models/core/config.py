@@ -1,6 +1,6 @@
 """Configuration of a reference-model run: dataclasses, presets and ``key=value`` overrides.
 
-A :class:`Config` has four sections (``model``, ``loss``, ``data``, ``train``). Presets give the
+A :class:`Config` has five sections (``model``, ``loss``, ``data``, ``train``, ``vsdc``). Presets give the
 official settings of a dataset; a model may register per-preset changes on top of them
 (:func:`reference_models.register_model`). Overrides are ``section.field=value`` or a bare
 ``field=value`` when the field name is unique across sections; values are parsed as YAML
@@ -106,6 +106,24 @@ class TrainConfig:
 
 
 @dataclass
+class VSDCConfig:
+    """VSDC, TD-DETR's batch synthesizer (:mod:`reference_models.core.vsdc`); read only by models
+    that use it. The defaults are the original's, including its composition: every loaded query
+    kept and also used as an anchor (load batches of 16 for the original's 48 samples per step)."""
+
+    alpha: float = 0.7
+    jitter_low: float = 0.8
+    jitter_high: float = 1.2
+    topk: int = 50
+    #: partner choice: "sim", "dissim", "mix" or "random"
+    strategy: str = "sim"
+    anchor_fraction: float = 1.0
+    keep_originals: bool = True
+    exclude_above: float | None = None
+    min_count: int = 2
+
+
+@dataclass
 class Config:
     model_name: str = "qd_detr"
     preset: str = "qvhighlights"
@@ -113,13 +131,15 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    vsdc: VSDCConfig = field(default_factory=VSDCConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
-        sections = {"model": ModelConfig, "loss": LossConfig, "data": DataConfig, "train": TrainConfig}
+        sections = {"model": ModelConfig, "loss": LossConfig, "data": DataConfig, "train": TrainConfig,
+                    "vsdc": VSDCConfig}
         kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in sections}
         for name, kind in sections.items():
             known = {f.name for f in fields(kind)}
@@ -134,7 +154,7 @@ class Config:
         return copy.deepcopy(self)
 
 
-SECTIONS = ("model", "loss", "data", "train")
+SECTIONS = ("model", "loss", "data", "train", "vsdc")
 
 #: Base presets: the official QD-DETR settings per dataset (tddetr.md §1.5, competitors.md §0, §2).
 PRESETS: dict[str, dict[str, Any]] = {

@@ -49,6 +49,8 @@ from dataclasses import dataclass
 
 import torch
 
+from reference_models.core.config import VSDCConfig
+
 STRATEGIES = ("sim", "dissim", "mix", "random")
 
 
@@ -240,23 +242,6 @@ def gt_blocks(spans: torch.Tensor, span_mask: torch.Tensor, lengths: torch.Tenso
     first = first.clamp(min=0).long()
     last = torch.minimum(last.long(), lengths)
     return first, torch.maximum(last, first + 1)
-
-
-@dataclass
-class VSDCConfig:
-    """VSDC settings (module docstring); the defaults are the original's, including its
-    composition: every loaded query kept and also used as an anchor (load batches of 16 for the
-    original's 48 samples per step)."""
-
-    alpha: float = 0.7
-    jitter_low: float = 0.8
-    jitter_high: float = 1.2
-    topk: int = 50
-    strategy: str = "sim"
-    anchor_fraction: float = 1.0
-    keep_originals: bool = True
-    exclude_above: float | None = None
-    min_count: int = 2
 
 
 def _gather_rows(value: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:

@@ -110,3 +110,22 @@ def test_vsdc_settings_per_preset() -> None:
         assert (aug.config.anchor_fraction, aug.config.keep_originals) == (fraction, keep)
         assert (aug.config.alpha, aug.config.strategy, aug.config.topk) == (0.7, "sim", 50)
         assert aug.sources == [(0, 24), (24, 40)] and aug.tef
+
+
+def test_vsdc_settings_are_a_config_section() -> None:
+    """``--set vsdc.*`` reaches VSDC; the section round-trips; a saved config without it loads."""
+    from reference_models.core.config import Config
+
+    class Dataset:
+        source_slices = [(0, 24)]
+
+    config = resolve_config("tddetr", "tiny", {"vsdc.strategy": "random", "vsdc.topk": "20", "alpha": "0.5"})
+    aug = create_model("tddetr", preset="tiny").batch_augment(Dataset(), config)
+    assert (aug.config.strategy, aug.config.topk, aug.config.alpha) == ("random", 20, 0.5)
+    assert aug.config.anchor_fraction == 0.5  # the tiny preset's value survives other overrides
+    assert Config.from_dict(config.to_dict()) == config
+    legacy = config.to_dict()
+    del legacy["vsdc"]
+    assert Config.from_dict(legacy).vsdc == Config().vsdc
+    with pytest.raises(Exception, match="unknown"):
+        resolve_config("tddetr", "tiny", {"vsdc.bogus": "1"})

@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 from scipy.stats import chisquare  # noqa: E402
 
 from reference_models.core import vsdc  # noqa: E402
+from reference_models.core.config import VSDCConfig  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -260,7 +261,7 @@ def test_vsdc_pairs_never_same_video_and_layout() -> None:
     gen = torch.Generator().manual_seed(5)
     for trial in range(10):
         batch = make_batch(gen, 8, True)
-        aug = vsdc.VSDC(SOURCES, config=vsdc.VSDCConfig(anchor_fraction=1.0, keep_originals=True), seed=trial)
+        aug = vsdc.VSDC(SOURCES, config=VSDCConfig(anchor_fraction=1.0, keep_originals=True), seed=trial)
         out = aug(batch)
         n_syn = out["video"].shape[0] - 8
         assert n_syn % 2 == 0
