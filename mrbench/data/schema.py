@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mrbench.errors import ValidationError
-from mrbench.io import atomic_write_bytes
+from mrbench.io import atomic_write_bytes, json_lines
 
 Qid = int | str
 
@@ -234,13 +234,7 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, An
 
 
 def _iter_jsonl_text(text: str, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"invalid JSON ({exc.msg} at column {exc.colno})", file=name, line=number) from None
+    for number, obj in json_lines(text, name):
         if not isinstance(obj, dict):
             raise ValidationError("expected a JSON object", file=name, line=number)
         yield number, obj

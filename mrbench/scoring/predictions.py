@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from mrbench.errors import ValidationError
+from mrbench.io import json_lines, json_loads
 from mrbench.scoring.groundtruth import GroundTruth
 
 WINDOWS_KEY = "pred_relevant_windows"
@@ -78,7 +79,7 @@ def read_records(source: str | os.PathLike | Sequence[Any], name: str | None = N
             raise ValidationError(f"unreadable prediction file ({exc})", file=path) from None
         if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
             try:
-                items = json.loads(text)
+                items = json_loads(text)
             except json.JSONDecodeError as exc:
                 raise ValidationError(f"invalid JSON ({exc.msg} at line {exc.lineno})", file=path) from None
             return label, [(i + 1, obj) for i, obj in enumerate(items)]
@@ -88,15 +89,7 @@ def read_records(source: str | os.PathLike | Sequence[Any], name: str | None = N
 
 def parse_jsonl(text: str, name: str) -> Records:
     """Parse JSONL text (any line ending, blank lines skipped); bad JSON names file and line."""
-    records = []
-    for line, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            records.append((line, json.loads(raw)))
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"invalid JSON ({exc.msg} at column {exc.colno})", file=name, line=line) from None
-    return records
+    return list(json_lines(text, name))
 
 
 def _is_number(value: Any) -> bool:
