@@ -106,3 +106,13 @@ def test_committed_ground_truth_is_what_the_generator_makes() -> None:
         records = [q.record for v in videos for q in v.queries if q.split == path.stem]
         text = dumps_annotations(records, FileStyle(final_newline=True))
         assert text == path.read_text(encoding="utf-8"), f"{path.name} differs from `mrbench synth` output"
+
+
+def test_readme_tables_are_the_committed_leaderboards() -> None:
+    """The README's copies of the val and test_ood tables are the committed ones, row for row."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for split in ("val", "test_ood"):
+        board = (REPO / "leaderboards" / "synth-default" / split / "leaderboard.md").read_text(encoding="utf-8")
+        rows = [line for line in board.splitlines() if line.startswith("|")]
+        assert len(rows) >= 3
+        assert "\n".join(rows) in readme, f"README.md's {split} table differs from the committed leaderboard"
