@@ -253,7 +253,7 @@ class Trainer:
             if progress is not None:
                 progress.update(1)
                 if step % 20 == 0:
-                    progress.set_postfix(loss=f"{float(losses['loss']):.3f}")
+                    progress.set_postfix(loss=f"{float(losses['loss'].detach()):.3f}")
         if progress is not None:
             progress.close()
         steps = max(1, len(indices))
