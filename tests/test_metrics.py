@@ -205,7 +205,7 @@ def test_highlight_hit_at_1() -> None:
 @pytest.mark.parametrize("length", [1, 5, 7, 8, 9, 15, 16, 17, 40, 75, 128])
 def test_ordered_row_sum_is_bit_identical_to_numpy(length: int) -> None:
     rng = np.random.default_rng(length)
-    values = rng.random((200, length)) * rng.choice([1e-3, 1.0, 1e3], (200, length))
+    values = rng.random((200, length)) * rng.choice([-1e3, -1.0, 1e-3, 1.0, 1e3], (200, length))
     for keep in (rng.random((200, length)) < 0.6, np.arange(length)[None, :] < rng.integers(0, length + 1, 200)[:, None]):
         for reverse in (False, True):
             total, kept = ordered_row_sum(values, keep, reverse=reverse)
@@ -218,7 +218,7 @@ def test_ordered_row_sum_is_bit_identical_to_numpy(length: int) -> None:
 @pytest.mark.parametrize("length", [1, 7, 8, 9, 16, 23, 75, 128])
 def test_numpy_order_sum_of_prefixes(length: int) -> None:
     rng = np.random.default_rng(100 + length)
-    values = rng.random((100, length)) * rng.choice([1e-3, 1.0, 1e3], (100, length))
+    values = rng.random((100, length)) * rng.choice([-1e3, -1.0, 1e-3, 1.0, 1e3], (100, length))
     counts = rng.integers(0, length + 1, 100)
     values[np.arange(length)[None, :] >= counts[:, None]] = 0.0
     expected = [np.sum(row[:c]) for row, c in zip(values, counts, strict=True)]

@@ -40,33 +40,41 @@ def numpy_order_sum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     width = max(8, -(-length // 8) * 8)
     padded = np.zeros((rows, width + 8))
     padded[:, :length] = values
-    sequential = np.cumsum(padded[:, :8], axis=1)[:, -1]  # fewer than 8 values
+    # fewer than 8 values: one after another (entries past the count are zeros)
+    sequential = padded[:, 0].copy()
+    for column in range(1, 8):
+        sequential += padded[:, column]
+    # 8 or more: eight lanes over the whole blocks of 8, one block after another ...
     blocks = counts - counts % 8
-    n_blocks = width // 8
-    in_block = (np.arange(n_blocks)[None, :] * 8 < blocks[:, None])[:, :, None]
-    lanes = np.cumsum(np.where(in_block, padded[:, :width].reshape(rows, n_blocks, 8), 0.0), axis=1)[:, -1, :]
+    lanes = padded[:, :8].copy()
+    for start in range(8, width, 8):
+        lanes += np.where((start < blocks)[:, None], padded[:, start : start + 8], 0.0)
     p = lanes
-    tree = ((p[:, 0] + p[:, 1]) + (p[:, 2] + p[:, 3])) + ((p[:, 4] + p[:, 5]) + (p[:, 6] + p[:, 7]))
-    tail_index = blocks[:, None] + np.arange(8)[None, :]
-    tail = np.where(tail_index < counts[:, None], np.take_along_axis(padded, tail_index, axis=1), 0.0)
-    pairwise = np.cumsum(np.concatenate([tree[:, None], tail], axis=1), axis=1)[:, -1]
-    return np.where(counts >= 8, pairwise, sequential)
+    total = ((p[:, 0] + p[:, 1]) + (p[:, 2] + p[:, 3])) + ((p[:, 4] + p[:, 5]) + (p[:, 6] + p[:, 7]))
+    # ... then the remaining count % 8 values one by one
+    row_index = np.arange(rows)
+    for offset in range(7):
+        total += np.where(offset < counts - blocks, padded[row_index, blocks + offset], 0.0)
+    return np.where(counts >= 8, total, sequential)
 
 
 def ordered_row_sum(values: np.ndarray, keep: np.ndarray, reverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """For each row of ``values [R, L]``: the sum of its kept entries taken in row order (or
     reversed), added in numpy's order for a 1-D array of that many values; and their count.
 
-    Rows with fewer than 8 kept values are summed in place by a running sum; only rows with 8
-    or more are compacted for numpy's interleaved order.
+    Rows with fewer than 8 kept values are summed by a running sum; only rows with 8 or more
+    are compacted for numpy's interleaved order.
     """
     if reverse:
         values, keep = values[:, ::-1], keep[:, ::-1]
-    kept = np.where(keep, values, 0.0)
     counts = keep.sum(axis=1)
-    total = np.cumsum(kept, axis=1)[:, -1] if kept.shape[1] else np.zeros(len(kept))
+    total = np.zeros(len(values))
+    small = np.flatnonzero(counts < 8)
+    if len(small) and values.shape[1]:
+        total[small] = np.cumsum(np.where(keep[small], values[small], 0.0), axis=1)[:, -1]
     big = np.flatnonzero(counts >= 8)
-    if len(big):
-        compacted, big_counts = compact_left(kept[big], keep[big])
-        total[big] = numpy_order_sum(compacted, big_counts)
+    if len(big) == len(values):  # the usual case for highlight AP: no row selection to copy
+        total = numpy_order_sum(*compact_left(values, keep))
+    elif len(big):
+        total[big] = numpy_order_sum(*compact_left(values[big], keep[big]))
     return total, counts
