@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from mrbench.data.dataset import DatasetDir
 from mrbench.data.features import FeatureStore
-from mrbench.data.synth import SPLITS, SynthConfig, build_world, generate, key_word, plan
+from mrbench.data.synth import JOB_FILE, SPLITS, SynthConfig, build_world, generate, key_word, plan
 from mrbench.errors import MrbenchError, ValidationError
 from tests.conftest import run_cli
 
@@ -311,3 +311,54 @@ def test_train_split_does_not_depend_on_other_split_sizes() -> None:
                 for v in videos for q in v.queries if q.split == "train"]
 
     assert train_part(3) == train_part(9)
+
+
+def test_an_interrupted_run_resumes_to_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A run killed part-way leaves no dataset.json; --resume writes only what is missing and
+    ends with exactly the bytes of an uninterrupted run; settings that differ are refused."""
+    reference = tree_digest(generate(SynthConfig(**SMALL, batch_size=8), tmp_path / "ref", progress=False))
+    out = tmp_path / "ds"
+    original = FeatureStore.write_video
+    calls = []
+
+    def failing_write(self: FeatureStore, feature_type: str, vid: str, features: np.ndarray) -> Path:
+        calls.append(vid)
+        if len(calls) > 30:
+            raise KeyboardInterrupt
+        return original(self, feature_type, vid, features)
+
+    monkeypatch.setattr(FeatureStore, "write_video", failing_write)
+    with pytest.raises(KeyboardInterrupt):
+        generate(SynthConfig(**SMALL, batch_size=8), out, progress=False)
+    monkeypatch.setattr(FeatureStore, "write_video", original)
+    assert (out / JOB_FILE).is_file() and not (out / "dataset.json").exists()
+    written = {p.name for p in (out / "features" / "clip_features").iterdir()}
+    assert 0 < len(written) < 48
+    (out / "features" / "clip_features" / ".v000047.npz.abc.tmp").write_bytes(b"half")  # a killed writer
+
+    argv = ["synth", "--out", str(out), "--quiet", "--n-train", "24", "--n-val", "8", "--n-ood", "8",
+            "--concepts", "6", "--dims", "24,16,8"]
+    assert run_cli(argv) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert run_cli([*argv, "--resume", "--seed", "1"]) == 2
+    assert "differing: seed" in capsys.readouterr().err
+    assert run_cli([*argv, "--resume", "--force"]) == 2
+    before = {p: p.stat().st_mtime_ns for p in (out / "features" / "clip_features").glob("v*.npz")}
+    assert run_cli([*argv, "--resume"]) == 0
+    assert tree_digest(out) == reference
+    assert all(p.stat().st_mtime_ns == t for p, t in before.items())  # kept, not rewritten
+    capsys.readouterr()
+    assert run_cli([*argv, "--resume"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert run_cli([*argv, "--resume", "--content", "0.7"]) == 2
+    assert "differing: content" in capsys.readouterr().err
+
+
+def test_force_replaces_an_interrupted_run(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    out.mkdir()
+    (out / JOB_FILE).write_text("{}")
+    (out / "annotations").mkdir()
+    generate(SynthConfig(**SMALL), out, progress=False, force=True)
+    assert tree_digest(out) == tree_digest(generate(SynthConfig(**SMALL), tmp_path / "ref", progress=False))

@@ -56,19 +56,24 @@ def _unit_interval(ctx: click.Context, param: click.Parameter, value: float | No
                    "file name, else its stem].")
 @click.option("--name", default="synthetic", show_default=True, help="Dataset name in dataset.json.")
 @click.option("--force", is_flag=True, help="Replace an existing synthetic dataset at --out.")
+@click.option("--resume", is_flag=True,
+              help="Finish an interrupted run at --out (same options; the result equals an uninterrupted run's).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def synth(out: Path, n_train: int | None, n_val: int | None, n_ood: int | None, concepts: int,
           places: int, dims: str, clip_len: float, n_clips: int | None, content: float, rho_scene: float,
           rho_flank: float, flank_width: int, flank_off: str, rho_position: float, distractors: int,
           seed: int, annotation_files: tuple[Path, ...], split: str | None, name: str,
-          force: bool, quiet: bool) -> None:
+          force: bool, resume: bool, quiet: bool) -> None:
     """Write a dataset whose spurious cues (scene, flank, position) are planted with known strengths.
 
     Splits: train and val carry the cues with the given strengths; val_ood and test_ood have every
     cue decorrelated. truth.parquet records, per query, the concept and where each cue was planted.
     """
+    from mrbench.data.dataset import DatasetDir, is_dataset_dir
     from mrbench.data.synth import SynthConfig, generate
 
+    if force and resume:
+        raise click.UsageError("--force and --resume exclude each other")
     sizes = {"n_train": n_train, "n_val": n_val, "n_ood": n_ood, "n_clips": n_clips}
     given = {k: v for k, v in sizes.items() if v is not None}
     if annotation_files and given:
@@ -81,9 +86,11 @@ def synth(out: Path, n_train: int | None, n_val: int | None, n_ood: int | None, 
         annotations=tuple(str(p) for p in annotation_files), split=split, name=name,
     )
     start = time.perf_counter()
-    generate(config, out, progress=not quiet, force=force)
-    from mrbench.data.dataset import DatasetDir
-
+    was_complete = is_dataset_dir(out)
+    generate(config, out, progress=not quiet, force=force, resume=resume)
+    if resume and was_complete:
+        click.echo(f"{out} is complete already (same settings): nothing to do")
+        return
     info = DatasetDir(out).info()
     counts = ", ".join(f"{s} {info.extra['queries'][s]}" for s in info.splits)
     click.echo(f"wrote {out}: {counts} queries, {info.extra['videos']} videos, "

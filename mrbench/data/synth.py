@@ -26,6 +26,7 @@ from ``seed``. The output bytes do not depend on ``batch_size``.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import re
@@ -38,10 +39,10 @@ from pathlib import Path
 import numpy as np
 
 from mrbench.data.dataset import DATASET_FILE, DatasetDir, DatasetInfo
-from mrbench.data.features import TEXT_TYPE, FeatureStore
+from mrbench.data.features import TEXT_TYPE, FeatureStore, text_name
 from mrbench.data.schema import Annotations, FileStyle, Query, read_annotations, write_annotations
 from mrbench.errors import MrbenchError
-from mrbench.io import atomic_write_bytes
+from mrbench.io import atomic_write_bytes, atomic_write_text
 
 GENERATOR_VERSION = 1
 SPLITS = ("train", "val", "val_ood", "test_ood")
@@ -50,6 +51,8 @@ VIDEO_TYPES = ("slowfast_features", "clip_features")
 #: named dimension presets: (slowfast, clip, text)
 DIM_PRESETS = {"default": (256, 128, 128), "qvh": (2304, 512, 512)}
 TRUTH_FILE = "truth.parquet"
+#: present while a run is in progress (its settings); removed once ``dataset.json`` is written
+JOB_FILE = ".synth-job.json"
 FLANK_OFF_MODES = ("decoy", "swap", "none")
 
 # Random streams (first entry after the seed), so that every stream is independent.
@@ -667,50 +670,102 @@ def _truth_bytes(rows: list[dict]) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _check_out(out: Path, force: bool) -> bool:
-    """Whether ``out`` holds a synthetic dataset to replace; errors if it cannot be written."""
+def _job(config: SynthConfig) -> dict:
+    """What makes the data: the generator version and every setting but the batch size (as
+    JSON values, to compare with what a previous run stored)."""
+    settings = asdict(config)
+    settings["annotations"] = [str(p) for p in config.annotations]
+    del settings["batch_size"]  # does not change the data
+    return json.loads(json.dumps({"generator_version": GENERATOR_VERSION, "config": settings}))
+
+
+def _prepare_out(out: Path, job: dict, force: bool, resume: bool) -> str:
+    """What to do with ``out``: "fresh", "replace" (--force), "resume" or "done" (--resume on
+    a complete dataset of the same settings); errors when ``out`` cannot be written."""
     if out.exists() and not out.is_dir():
         raise MrbenchError(f"{out} exists and is not a directory")
     if not (out.is_dir() and any(out.iterdir())):
-        return False
-    if not force:
+        return "fresh"
+    complete = (out / DATASET_FILE).is_file()
+    interrupted = not complete and (out / JOB_FILE).is_file()
+    info = None
+    if complete:
+        try:
+            info = DatasetDir(out).info()
+        except MrbenchError:
+            info = None
+    synthetic = interrupted or (info is not None and info.kind == "synthetic")
+    flag = "--resume" if resume else "--force" if force else None
+    if flag is None:
+        if interrupted:
+            raise MrbenchError(f"{out} holds an interrupted mrbench synth run: --resume finishes it "
+                               "(with the same options), --force starts over")
         raise MrbenchError(f"{out} exists and is not empty (use --force to replace a synthetic dataset)")
-    try:
-        kind = DatasetDir(out).info().kind
-    except MrbenchError:
-        kind = None
-    if kind != "synthetic":
-        raise MrbenchError(f"--force replaces only a synthetic dataset directory; {out} is not one")
-    return True
+    if not synthetic:
+        raise MrbenchError(f"{flag} works only on a synthetic dataset directory; {out} is not one")
+    if not resume:
+        return "replace"
+    previous = ({"generator_version": info.extra.get("generator_version"), "config": info.extra.get("config")}
+                if info is not None else json.loads((out / JOB_FILE).read_text(encoding="utf-8")))
+    if previous != job:
+        changed = sorted(k for k in set(job["config"]) | set(previous.get("config") or {})
+                         if job["config"].get(k) != (previous.get("config") or {}).get(k))
+        if previous.get("generator_version") != job["generator_version"]:
+            changed.insert(0, "generator_version")
+        raise MrbenchError(f"{out} was made with other settings (differing: {', '.join(changed)}); "
+                           "rerun with those, or --force to start over")
+    return "done" if complete else "resume"
 
 
 def _clear(out: Path) -> None:
     """Remove what a synthetic dataset directory holds (dataset.json first)."""
-    (out / DATASET_FILE).unlink()
+    (out / DATASET_FILE).unlink(missing_ok=True)
     for name in ("annotations", "features"):
         shutil.rmtree(out / name, ignore_errors=True)
-    (out / TRUTH_FILE).unlink(missing_ok=True)
+    for name in (TRUTH_FILE, JOB_FILE):
+        (out / name).unlink(missing_ok=True)
+
+
+def _written(store: FeatureStore, video: PlannedVideo) -> bool:
+    """Whether every file of ``video`` exists (files are renamed into place only when whole)."""
+    return all((store.root / t / f"{video.vid}.npz").is_file() for t in VIDEO_TYPES) and all(
+        (store.root / TEXT_TYPE / f"{text_name(q.record.qid)}.npz").is_file() for q in video.queries)
 
 
 def generate(
-    config: SynthConfig, out: str | os.PathLike[str], progress: bool = True, force: bool = False
+    config: SynthConfig, out: str | os.PathLike[str], progress: bool = True, force: bool = False,
+    resume: bool = False,
 ) -> Path:
     """Write the dataset of ``config`` to the directory ``out`` and return its path.
 
     Features are rendered and written one batch of ``config.batch_size`` videos at a time, so
-    memory stays bounded whatever the size; ``dataset.json`` is written last.
+    memory stays bounded whatever the size; ``dataset.json`` is written last. ``force``
+    replaces a synthetic dataset (complete or interrupted); ``resume`` finishes an interrupted
+    run of the same settings, writing only the videos it lacks (the bytes equal an
+    uninterrupted run's, since every video is rendered from its own seed).
     """
     from tqdm import tqdm
 
     config.validate()
     out = Path(out)
-    replace = _check_out(out, force)
+    job = _job(config)
+    action = _prepare_out(out, job, force, resume)
+    if action == "done":
+        return out
     world, videos = plan(config)
-    if replace:
+    if action == "replace":
         _clear(out)
     out.mkdir(parents=True, exist_ok=True)
     directory = DatasetDir(out)
     store = FeatureStore(directory.features_root)
+    todo = videos
+    if action == "resume":
+        for folder in (store.root / t for t in (*VIDEO_TYPES, TEXT_TYPE)):
+            for stray in folder.glob(".*.tmp"):  # left by a killed writer
+                stray.unlink()
+        todo = [video for video in videos if not _written(store, video)]
+    else:
+        atomic_write_text(out / JOB_FILE, json.dumps(job, indent=2, sort_keys=True) + "\n")
     split_files = dict(load_annotation_splits(config)) if config.annotations else {}
     splits = list(split_files) or list(SPLITS)
     by_split: dict[str, list[Query]] = {s: [] for s in splits}
@@ -726,12 +781,12 @@ def generate(
     (directory.features_root / TEXT_TYPE).mkdir(parents=True, exist_ok=True)
     # Writing is bound by fsync latency, so threads write while the next batch renders; at most
     # two batches are held in memory. File contents do not depend on the order of writes.
-    with tqdm(total=len(videos), desc="synth", unit="video", disable=not progress) as bar, \
-            ThreadPoolExecutor(max_workers=_WRITERS) as pool:
+    with tqdm(total=len(videos), initial=len(videos) - len(todo), desc="synth", unit="video",
+              disable=not progress) as bar, ThreadPoolExecutor(max_workers=_WRITERS) as pool:
         pending: list[Future] = []
         previous = 0  # videos in the batch being written
-        for first in range(0, len(videos), config.batch_size):
-            batch = videos[first : first + config.batch_size]
+        for first in range(0, len(todo), config.batch_size):
+            batch = todo[first : first + config.batch_size]
             features = render(config, world, batch)
             texts = [(q.record.qid, text_features(config, world, q)) for v in batch for q in v.queries]
             for fut in pending:
@@ -748,9 +803,6 @@ def generate(
         bar.update(previous)
     atomic_write_bytes(out / TRUTH_FILE, _truth_bytes(truth_rows(config, world, videos)))
     d_sf, d_clip, d_text = config.feature_dims()
-    settings = asdict(config)
-    settings["annotations"] = [str(p) for p in config.annotations]
-    del settings["batch_size"]  # does not change the data
     info = DatasetInfo(
         name=config.name,
         clip_len=config.clip_len,
@@ -762,7 +814,7 @@ def generate(
         extra={
             "generator": "mrbench.data.synth",
             "generator_version": GENERATOR_VERSION,
-            "config": settings,
+            "config": job["config"],
             "queries": {s: len(by_split[s]) for s in splits},
             "videos": len(videos),
             "cue_strengths": {s: config.strengths(s) if not config.annotations else
@@ -775,4 +827,5 @@ def generate(
         },
     )
     directory.write_info(info)
+    (out / JOB_FILE).unlink()
     return out
