@@ -212,6 +212,11 @@ def test_resume_gives_the_bytes_of_an_uninterrupted_run(tmp_path: Path, qvh: tup
     assert build_variant(source, out, seed=7, resume=True).queries == 60
     with pytest.raises(MrbenchError, match="already exists"):
         build_variant(source, out, seed=7)
+    # ... but only with the settings it was made with
+    with pytest.raises(MrbenchError, match="differing: strategy, margin"):
+        build_variant(source, out, seed=7, strategy="zero", margin=1.0, resume=True)
+    with pytest.raises(MrbenchError, match="differing: seed"):
+        build_variant(source, out, seed=8, resume=True)
 
 
 def test_several_seeds(tmp_path: Path, small: tuple) -> None:

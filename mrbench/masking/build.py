@@ -349,8 +349,16 @@ def build_variant(source: MaskSource, out: str | os.PathLike[str], *, strategy: 
     if margin < 0:
         raise MrbenchError(f"--margin must be >= 0 seconds, got {margin}")
     if (target / MANIFEST).is_file() and resume:
-        (target / JOB_FILE).unlink(missing_ok=True)  # interrupted right after the final rename
         manifest = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
+        wanted = {"split": source.split, "strategy": strategy, "margin": float(margin), "seed": int(seed),
+                  "clip_len": float(source.clip_len)}
+        differing = [key for key, value in wanted.items() if manifest.get(key) != value]
+        if manifest.get("source", {}).get("features") != str(source.features.resolve()):
+            differing.append("features")
+        if differing:
+            raise MrbenchError(f"{target} is a complete variant made with other settings "
+                               f"(differing: {', '.join(differing)}); remove it or choose another --out")
+        (target / JOB_FILE).unlink(missing_ok=True)  # interrupted right after the final rename
         queries = manifest["queries"].values()
         return MaskResult(target, seed, len(queries),
                           sum(b - a for q in queries for a, b in q["masked_clips"]), len(queries))
