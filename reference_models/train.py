@@ -37,7 +37,7 @@ import torch.distributed as dist
 from mrbench.errors import MrbenchError
 from mrbench.io import atomic_write_bytes, atomic_write_text
 from reference_models import build_model
-from reference_models.core.config import Config
+from reference_models.core.config import SECTIONS, Config
 from reference_models.core.data import MomentDataset, ResidentSplit, collate, move, sample_labels
 from reference_models.predict import amp_dtype, autocast_context, predict_split, resolve_device
 
@@ -80,6 +80,26 @@ def _save(obj: Any, path: Path) -> None:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+#: settings a resumed run may change: they do not alter the training trajectory
+RESUMABLE = frozenset({
+    "train.epochs", "train.eval_every", "train.eval_batch_size", "train.progress", "train.num_workers",
+    "train.threads", "train.device_resident", "train.compile",
+})
+
+
+def _resume_conflicts(saved: Config, current: Config) -> list[str]:
+    """``section.key`` names whose values differ between a checkpoint's config and this run's,
+    apart from :data:`RESUMABLE` (a resumed run must continue the same training)."""
+    def flat(config: Config) -> dict[str, Any]:
+        out = {"model_name": config.model_name}
+        for section in SECTIONS:
+            out.update({f"{section}.{k}": v for k, v in getattr(config, section).__dict__.items()})
+        return out
+
+    old, new = flat(saved), flat(current)
+    return [key for key in sorted(old.keys() | new.keys()) if key not in RESUMABLE and old.get(key) != new.get(key)]
 
 
 class Trainer:
@@ -196,9 +216,10 @@ class Trainer:
         if not path.is_file():
             raise MrbenchError(f"--resume: {path} does not exist")
         state = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=False)
-        saved = Config.from_dict(state["config"])
-        if saved.model != self.config.model:
-            raise MrbenchError(f"--resume: {path} was trained with a different model config")
+        differing = _resume_conflicts(Config.from_dict(state["config"]), self.config)
+        if differing:
+            raise MrbenchError(f"--resume: {path} was trained with other settings (differing: "
+                               f"{', '.join(differing)}); only {', '.join(sorted(RESUMABLE))} may change")
         self.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

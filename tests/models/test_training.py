@@ -16,6 +16,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("scipy")
 
+from mrbench.errors import MrbenchError  # noqa: E402
 from reference_models import resolve_config  # noqa: E402
 from reference_models.core.data import MomentDataset, collate, sample_labels  # noqa: E402
 from reference_models.train import epoch_batches, train  # noqa: E402
@@ -131,6 +132,9 @@ def test_resume_continues_exactly(tiny_data: Path, tmp_path: Path) -> None:
     weights_full = torch.load(tmp_path / "full" / "last.pt", weights_only=False)["model"]
     weights_part = torch.load(tmp_path / "part" / "last.pt", weights_only=False)["model"]
     assert all(torch.equal(weights_full[k], weights_part[k]) for k in weights_full)
+    with pytest.raises(MrbenchError, match=r"differing: train.lr, train.seed\)"):
+        train(resolve_config("qd_detr", "tiny", {**overrides, "train.lr": 1e-2, "train.seed": 5}), tiny_data,
+              tmp_path / "part", resume=True)
 
 
 @pytest.mark.slow
