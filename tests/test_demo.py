@@ -4,11 +4,14 @@ see docs/leaderboard.md)."""
 from __future__ import annotations
 
 import importlib.util
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from mrbench.cli import main
+from mrbench.data.synth import JOB_FILE, SynthConfig, job_record
 from mrbench.leaderboard.submission import check_path
 
 
@@ -48,3 +51,18 @@ def test_demo_trains_both_reference_models(tmp_path: Path, capsys: pytest.Captur
     assert subs["tddetr-tiny-val"].test_answers_used  # val selected the checkpoint
     assert not subs["tddetr-tiny-test-ood"].test_answers_used
     assert "total:" in printed
+
+    # an interrupted demo resumes: finished training runs are kept, the rest is completed
+    (out / "data" / "dataset.json").unlink()  # as if synth had been killed before its last write
+    (out / "data" / JOB_FILE).write_text(json.dumps(job_record(SynthConfig(n_train=48, n_val=12, n_ood=12))))
+    weights = out / "runs" / "qd_detr-seed0" / "last.pt"
+    stamp = weights.stat().st_mtime_ns
+    shutil.rmtree(out / "runs" / "tddetr-seed0")
+    main(["demo", "--queries", "48", "--epochs", "1", "--out", str(out), "--resume"])
+    resumed = capsys.readouterr().out
+    assert weights.stat().st_mtime_ns == stamp  # the finished run was not retrained
+    assert (out / "runs" / "tddetr-seed0" / "best.pt").is_file()
+    assert resumed.split("stage times")[0] == printed.split("stage times")[0]  # the same tables
+    with pytest.raises(SystemExit) as done:
+        main(["demo", "--resume"])
+    assert done.value.code == 2

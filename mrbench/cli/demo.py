@@ -76,16 +76,13 @@ def _run_cli(args: list[str]) -> None:
 
 
 def _checkpoint(run: Path) -> Path:
-    """The checkpoint the trainer selected on the validation split."""
+    """The checkpoint the trainer selected on the validation split (``RUN/best.pt``)."""
     from mrbench.errors import MrbenchError
 
-    for name in ("best.ckpt", "best.pt", "model_best.ckpt", "checkpoint_best.pt"):
-        if (run / name).is_file():
-            return run / name
-    found = sorted(p for p in run.rglob("*") if p.is_file() and "best" in p.name and p.suffix in (".ckpt", ".pt", ".pth"))
-    if not found:
-        raise MrbenchError(f"no best checkpoint found in {run}")
-    return found[0]
+    path = run / "best.pt"
+    if not path.is_file():
+        raise MrbenchError(f"{run} has no best.pt: the training run did not finish")
+    return path
 
 
 def run_demo(
@@ -96,13 +93,19 @@ def run_demo(
     synth_overrides: dict[str, object] | None = None,
     train_sets: list[str] | None = None,
     date: str | None = None,
+    resume: bool = False,
 ) -> dict:
-    """Run every stage into ``out``; returns the leaderboard groups and the stage times."""
+    """Run every stage into ``out``; returns the leaderboard groups and the stage times.
+
+    ``resume`` keeps what an earlier, interrupted run in ``out`` finished or began: the dataset
+    and masked variants are completed (same settings required), training runs continue from
+    their last checkpoint; the fast stages (baselines, predictions, leaderboard) are redone.
+    """
     from mrbench.data.synth import SynthConfig, generate
     from mrbench.leaderboard.build import build
     from mrbench.leaderboard.entries import export_dataset, make_baseline_entries, write_entry
+    from mrbench.masking.build import PARTIAL_SUFFIX, source_from_dir
     from mrbench.masking.build import build as build_mask
-    from mrbench.masking.build import source_from_dir
     from mrbench.scoring.predictions import read_records
 
     date = date or _dt.date.today().isoformat()
@@ -111,14 +114,16 @@ def run_demo(
 
     with stages.stage("synth: the default synthetic dataset"):
         config = SynthConfig(**(synth_overrides or {}))
-        generate(config, data, progress=True, force=True)
+        generate(config, data, progress=True, force=not resume, resume=resume)
 
     masked = {split: out / "masked" / split for split in SPLITS}
     with stages.stage(f"mask: masked-target variants of {', '.join(SPLITS)} (noise, margin 3 s, seed 0)"):
         for split, target in masked.items():
-            if target.exists():
-                shutil.rmtree(target)
-            build_mask(source_from_dir(data, split), target, seeds=[0], progress=True)
+            if not resume:
+                for stale in (target, target.with_name(target.name + PARTIAL_SUFFIX)):
+                    if stale.exists():
+                        shutil.rmtree(stale)
+            build_mask(source_from_dir(data, split), target, seeds=[0], progress=True, resume=resume)
 
     with stages.stage("baselines: blind baselines fitted on the training split"):
         if submissions.exists():
@@ -141,10 +146,12 @@ def run_demo(
         for model in models:
             for seed in seeds:
                 run = runs / f"{model}-seed{seed}"
-                if run.exists():
+                continued = resume and (run / "last.pt").is_file()
+                if run.exists() and not continued:
                     shutil.rmtree(run)
                 sets = [f"train.seed={seed}", *(train_sets or [])]
-                args = ["train-reference", model, "--data", str(data), "--out", str(run), "--preset", "tiny"]
+                args = ["train-reference", model, "--data", str(data), "--out", str(run), "--preset", "tiny",
+                        *(["--resume"] if continued else [])]
                 for item in sets:
                     args += ["--set", item]
                 click.echo(f"      {model} seed {seed}", err=True)
@@ -235,10 +242,15 @@ def final_table(groups: list) -> str:  # noqa: ANN001 (Group, imported lazily)
 @click.option("--epochs", type=click.IntRange(min=1), default=DEMO_EPOCHS, show_default=True,
               help="Training epochs per run (the tiny preset's 30 take far longer than the demo's 10 minutes).")
 @click.option("--set", "train_sets", multiple=True, help="Training override key=value (repeatable), e.g. train.lr=5e-4.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted demo in --out (same options): keep its dataset, masked variants "
+                   "and training runs.")
 def demo(out: Path | None, seeds: list[int], models: str, queries: int | None, epochs: int,
-         train_sets: tuple[str, ...]) -> None:
+         train_sets: tuple[str, ...], resume: bool) -> None:
     """Make the default synthetic dataset and its masked variants, train the tiny QD-DETR and
     TD-DETR presets on the CPU, predict, score, and build a leaderboard; print the table."""
+    if resume and out is None:
+        raise click.UsageError("--resume needs --out (the directory of the interrupted demo)")
     model_list = [m.strip() for m in models.split(",") if m.strip() and m.strip() != "none"]
     unknown = [m for m in model_list if m not in MODELS]
     if unknown:
@@ -253,7 +265,7 @@ def demo(out: Path | None, seeds: list[int], models: str, queries: int | None, e
             work = out
             work.mkdir(parents=True, exist_ok=True)
         result = run_demo(work, seeds=seeds, models=model_list, synth_overrides=overrides,
-                          train_sets=[f"train.epochs={epochs}", *train_sets])
+                          train_sets=[f"train.epochs={epochs}", *train_sets], resume=resume)
         click.echo(final_table(result["groups"]))
         click.echo("")
         click.echo("stage times: " + ", ".join(f"{t.split(':')[0]} {s:.1f} s" for t, s in result["stages"]))

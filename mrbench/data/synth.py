@@ -670,7 +670,7 @@ def _truth_bytes(rows: list[dict]) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _job(config: SynthConfig) -> dict:
+def job_record(config: SynthConfig) -> dict:
     """What makes the data: the generator version and every setting but the batch size (as
     JSON values, to compare with what a previous run stored)."""
     settings = asdict(config)
@@ -748,7 +748,7 @@ def generate(
 
     config.validate()
     out = Path(out)
-    job = _job(config)
+    job = job_record(config)
     action = _prepare_out(out, job, force, resume)
     if action == "done":
         return out
