@@ -52,3 +52,9 @@ def test_json_lines_names_file_line_and_column() -> None:
     message = str(error.value)
     assert "preds.jsonl" in message and "4" in message and "column 11" in message
     assert list(json_lines(text.replace(",}", "}"), "x")) == [(1, {"qid": 1}), (3, {"qid": 2}), (4, {"qid": 3})]
+
+
+def test_json_lines_split_only_at_line_breaks() -> None:
+    """A string may hold U+2028, U+2029 or U+0085 (valid JSON): they do not end the line."""
+    text = '{"query": "a\u2028b\x85c\u2029d"}\r{"qid": 2}\r\n\n{"qid": 3}'
+    assert list(json_lines(text, "x")) == [(1, {"query": "a\u2028b\x85c\u2029d"}), (2, {"qid": 2}), (4, {"qid": 3})]

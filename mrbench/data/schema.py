@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mrbench.errors import ValidationError
-from mrbench.io import atomic_write_bytes, json_lines
+from mrbench.io import atomic_write_bytes, json_lines, split_lines
 
 Qid = int | str
 
@@ -258,7 +258,7 @@ def read_annotations(
     first_text = ""
     for number, obj in _iter_jsonl_text(text, str(path)):
         if not first_text:
-            first_text = text.splitlines()[number - 1]
+            first_text = split_lines(text)[number - 1]
         record = Query.from_dict(obj, file=str(path), line=number, require_windows=require_windows)
         if record.qid in first_line:
             raise ValidationError(
@@ -321,7 +321,7 @@ def read_charades_raw(
         table = {vid: (v["duration"] if isinstance(v, dict) else v) for vid, v in raw.items()}
     records: list[Query] = []
     text = txt_path.read_text(encoding="utf-8")
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         qid = first_qid + len(records)
