@@ -4,6 +4,8 @@ in the trainer, and a tiny run whose loss falls."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ torch = pytest.importorskip("torch")
 from reference_models import create_model, list_models, resolve_config  # noqa: E402
 from reference_models.core.tdem import TDEM  # noqa: E402
 from reference_models.core.vsdc import VSDC  # noqa: E402
+from tests.conftest import REPO  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -97,6 +100,12 @@ def test_tiny_run_end_to_end_through_the_cli(tiny_data: Path, tmp_path: Path) ->
     assert len(records) == 16 and all(len(r["pred_relevant_windows"]) <= 10 for r in records)
     report = score(preds, gt=tiny_data / "annotations" / "val.jsonl", clip_len=2.0)
     assert report.to_dict()["mrbench"]["n_missing"] == 0 and "MR-full-mAP" in report.brief
+
+    # the GPU benchmark's summary reads this log format (the GPU script itself needs a device)
+    summary = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu" / "summarize.py"), str(tmp_path), "run"],
+                             capture_output=True, text=True, check=True).stdout.splitlines()
+    row = summary[1].split()
+    assert row[0] == "run" and f"{log[1]['epoch_s']:.2f}" in row and row[-1].endswith("x")  # steady s/epoch
 
 
 def test_vsdc_settings_per_preset() -> None:
