@@ -12,10 +12,11 @@ from mrbench.errors import MrbenchError
 
 
 def _need_torch() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is None:
-        raise MrbenchError("the reference models need torch: pip install 'mrbench[models]'")
+    """A one-line error when torch is absent or cannot be loaded (e.g. a broken CUDA library)."""
+    try:
+        import torch  # noqa: F401
+    except (ImportError, OSError) as exc:
+        raise MrbenchError(f"the reference models need torch ({exc}): pip install 'mrbench[models]'") from None
 
 
 @click.command("train-reference")
