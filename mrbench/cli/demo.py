@@ -41,7 +41,7 @@ MODELS = {
 FEATURES = ["slowfast_features", "clip_features", "clip_text_features"]
 SELECTION_SPLIT = "val"
 #: Training epochs of the demo's runs: what fits the 10-minute budget on 2 CPU cores.
-DEMO_EPOCHS = 2
+DEMO_EPOCHS = 5
 
 
 class Stages:
