@@ -93,3 +93,10 @@ def test_subprocess_real_file_prints_warning_and_scores(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "warning: " in proc.stderr and "pred_saliency_scores" in proc.stderr
     assert json.loads(out.read_text())["brief"]["MR-full-mAP"] == 45.09
+
+
+def test_a_split_without_answers_points_at_its_answers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    preds = write_jsonl(tmp_path / "preds.jsonl", PERFECT)
+    root = require_shared("data", "qvhighlights")
+    assert run(["score", str(preds), "--dataset", "qvhighlights", "--split", "test", "--root", str(root)]) == 2
+    assert "--split test_answers" in capsys.readouterr().err

@@ -227,8 +227,12 @@ def _resolve_ground_truth(
     if dataset is not None or split is not None:
         if dataset is None or split is None:
             raise MrbenchError("give both --dataset and --split (or --gt FILE)")
-        from mrbench.data.catalog import load_split
+        from mrbench.data.catalog import get_spec, load_split
 
+        answers = f"{split}_answers"
+        if answers in get_spec(dataset).splits:  # e.g. QVHighlights' test: the answers are a split of their own
+            raise MrbenchError(f"{dataset} split {split!r} is released without answers; "
+                               f"score against --split {answers}")
         return load_ground_truth(load_split(dataset, split, root), clip_len=clip_len)
     if variants:
         manifest = _read_manifest(variants[0])
