@@ -1,23 +1,37 @@
-"""Atomic file writing, deterministic .npz files, checksums, and fast JSON Lines parsing."""
+"""Atomic file writing, deterministic .npz files, checksums, fast JSON Lines parsing, and the
+safety rules every command follows (docs/security.md): names from data stay inside their root,
+outputs never overwrite inputs, one writer per folder, ``--force`` swaps a complete result in,
+and reading is bounded.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import hashlib
 import io
 import json
+import math
 import os
 import re
+import shlex
+import shutil
+import socket
+import sys
 import tempfile
+import warnings
 import zipfile
-from collections.abc import Iterator, Mapping
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 import orjson
 
-from mrbench.errors import ValidationError
+from mrbench.errors import MrbenchError, ValidationError
 
 # A run of 19 digits, the shortest that may hold an integer beyond 64 bits (orjson would return
 # it as a float): found by mapping every digit to "0" and everything else to " " (C speed).
@@ -119,14 +133,396 @@ def split_lines(text: str) -> list[str]:
     return _LINE_BREAK.split(text)
 
 
-def json_lines(text: str, name: str) -> Iterator[tuple[int, Any]]:
+def json_lines(text: str, name: str, limits: ReadLimits | None = None) -> Iterator[tuple[int, Any]]:
     """Yield ``(line_number, value)`` for each non-blank line of JSON Lines ``text`` (lines end
     at LF, CRLF or CR); bad JSON raises :class:`ValidationError` naming ``name``, the line and
-    the column."""
-    for number, raw in enumerate(split_lines(text), start=1):
+    the column. ``limits`` bounds the number of lines and their length."""
+    lines = split_lines(text)
+    if limits is not None and limits.max_lines is not None and len(lines) > limits.max_lines:
+        raise limits.exceeded(f"{len(lines)} lines is more than the bound of {limits.max_lines}", file=name)
+    max_chars = None if limits is None else limits.max_line_chars
+    for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
+        if max_chars is not None and len(raw) > max_chars:
+            raise limits.exceeded(f"the line has {len(raw)} characters, more than the bound of {max_chars}",  # type: ignore[union-attr]
+                                  file=name, line=number)
         try:
             yield number, json_loads(raw)
         except json.JSONDecodeError as exc:
             raise ValidationError(f"invalid JSON ({exc.msg} at column {exc.colno})", file=name, line=number) from None
+        except RecursionError:
+            raise ValidationError("invalid JSON (nested too deeply)", file=name, line=number) from None
+
+
+def finite_number(value: Any) -> bool:
+    """True for an int or float (not a bool) that is finite as a float: NaN, infinities and
+    integers beyond float range (``10**400`` in a JSON file) are not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def short_repr(value: Any, width: int = 80) -> str:
+    """``repr(value)``, cut to ``width`` characters (error messages quote untrusted values)."""
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+# --------------------------------------------------------------------------------------------
+# Limits: how much work any input may cause (docs/security.md lists them and how to raise them)
+
+#: Environment variable that multiplies every size bound below (``--size-limit-factor`` too).
+LIMIT_FACTOR_ENV = "MRBENCH_SIZE_LIMIT_FACTOR"
+#: A video may last at most this long (seconds): about 11.6 days.
+MAX_DURATION = 1_000_000.0
+#: Clip lengths (seconds) mrbench accepts, from files and options alike.
+MIN_CLIP_LEN, MAX_CLIP_LEN = 0.01, 3600.0
+#: Clips per video (features, masks, saliency).
+MAX_CLIPS = 1_000_000
+#: The largest single array an input may make mrbench allocate (bytes, before the factor).
+MAX_ARRAY_BYTES = 2 << 30
+#: Annotation and other text files read whole (bytes after decompression, before the factor).
+MAX_TEXT_BYTES = 1 << 30
+
+
+def limit_factor(factor: float | None = None) -> float:
+    """The factor applied to every size bound: ``factor`` if given, else ``$MRBENCH_SIZE_LIMIT_FACTOR``,
+    else 1."""
+    if factor is None:
+        text = os.environ.get(LIMIT_FACTOR_ENV, "").strip()
+        if not text:
+            return 1.0
+        try:
+            factor = float(text)
+        except ValueError:
+            raise MrbenchError(f"{LIMIT_FACTOR_ENV} must be a number, got {text!r}") from None
+    if not finite_number(factor) or factor <= 0:
+        raise MrbenchError(f"the size limit factor must be a positive finite number, got {factor!r}")
+    return float(factor)
+
+
+OVERRIDE_HINT = f"raise the bound with --size-limit-factor N or {LIMIT_FACTOR_ENV}=N"
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Bounds on a text file: bytes after decompression, lines, characters per line, and what
+    to tell the user when one is exceeded (``why``: what the bound is relative to)."""
+
+    max_bytes: int
+    max_lines: int | None = None
+    max_line_chars: int | None = None
+    why: str = ""
+
+    def scaled(self, factor: float) -> ReadLimits:
+        def times(value: int | None) -> int | None:
+            return None if value is None else int(min(value * factor, sys.maxsize))
+
+        return ReadLimits(times(self.max_bytes), times(self.max_lines), times(self.max_line_chars), self.why)  # type: ignore[arg-type]
+
+    def exceeded(self, what: str, *, file: str | os.PathLike[str], line: int | None = None) -> ValidationError:
+        why = f" ({self.why})" if self.why else ""
+        return ValidationError(f"{what}{why}; {OVERRIDE_HINT}", file=file, line=line)
+
+
+def check_allocation(shape: Iterable[int], itemsize: int, what: str, *, file: str | os.PathLike[str] | None = None,
+                     qid: object = None, field: str | None = None, factor: float | None = None) -> None:
+    """Raise :class:`ValidationError` before allocating an array of ``shape`` whose size would
+    exceed :data:`MAX_ARRAY_BYTES` (times the limit factor): the input asks for too much."""
+    cells = 1
+    for size in shape:
+        cells *= max(int(size), 0)
+    limit = MAX_ARRAY_BYTES * limit_factor(factor)
+    if cells * itemsize > limit:
+        raise ValidationError(
+            f"{what} would need {cells * itemsize / 2**30:.1f} GiB (bound {limit / 2**30:.1f} GiB); {OVERRIDE_HINT}",
+            file=file, qid=qid, field=field,
+        )
+
+
+def read_text(path: str | os.PathLike[str], limits: ReadLimits | None = None, *, what: str = "file") -> str:
+    """The UTF-8 text of a regular file, gunzipped when it is gzip data (by name or magic bytes).
+
+    Bounded: the file and its decompressed text may not exceed ``limits.max_bytes`` (default
+    :data:`MAX_TEXT_BYTES` times the limit factor); a decompression bomb stops at the bound.
+    Missing, unreadable, non-regular, corrupt or non-UTF-8 files raise one
+    :class:`ValidationError` naming the file. A leading BOM is dropped.
+    """
+    limits = limits or ReadLimits(MAX_TEXT_BYTES).scaled(limit_factor())
+    path = Path(path)
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ValidationError("no such file", file=path) from None
+    except OSError as exc:
+        raise ValidationError(f"cannot read {what} ({exc.strerror})", file=path) from None
+    if path.is_dir():
+        raise ValidationError(f"is a directory, not a {what}", file=path)
+    if not path.is_file():
+        raise ValidationError(f"is not a regular file (a {what} is expected)", file=path)
+    if info.st_size > limits.max_bytes:
+        raise limits.exceeded(f"{info.st_size} bytes is more than the bound of {limits.max_bytes}", file=path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"cannot read {what} ({exc.strerror})", file=path) from None
+    if path.name.endswith(".gz") or raw[:2] == b"\x1f\x8b":
+        raw = _gunzip(raw, path, limits)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"is not UTF-8 text (byte {exc.start}: {exc.reason})", file=path) from None
+
+
+def _gunzip(raw: bytes, path: Path, limits: ReadLimits) -> bytes:
+    """Decompress gzip members, never holding more than ``limits.max_bytes`` of output."""
+    out = bytearray()
+    data = raw
+    while data:
+        stream = zlib.decompressobj(wbits=31)
+        try:
+            while data:
+                out += stream.decompress(data, limits.max_bytes + 1 - len(out))
+                if len(out) > limits.max_bytes:
+                    raise limits.exceeded(f"decompresses to more than the bound of {limits.max_bytes} bytes", file=path)
+                if stream.eof:
+                    break
+                data = stream.unconsumed_tail
+        except zlib.error as exc:
+            raise ValidationError(f"corrupt gzip data ({exc})", file=path) from None
+        if not stream.eof:
+            raise ValidationError("truncated gzip data (the stream ends early)", file=path)
+        data = stream.unused_data.lstrip(b"\x00")
+    return bytes(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Names from data
+
+#: Characters a name taken from data may not hold: path separators, NUL and control characters.
+_UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
+MAX_NAME_BYTES = 255
+
+
+def safe_name(value: Any, field: str, *, file: str | os.PathLike[str] | None = None, line: int | None = None,
+              qid: object = None) -> str:
+    """``value`` checked as one path component taken from data (a vid, qid, split, dataset,
+    variant or file name): a non-empty string of at most 255 bytes, not ``.`` or ``..``, without
+    path separators, NUL or control characters. Otherwise :class:`ValidationError` naming
+    ``field`` (and file, line, qid when given)."""
+    if not isinstance(value, str) or not value:
+        reason = "must be a non-empty name"
+    elif value in (".", ".."):
+        reason = "must be a name, not '.' or '..'"
+    elif _UNSAFE_NAME.search(value):
+        reason = "must be a plain name (no path separators, NUL or control characters)"
+    elif len(value.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        reason = f"must be a name of at most {MAX_NAME_BYTES} bytes"
+    else:
+        return value
+    raise ValidationError(f"{reason}, got {short_repr(value)}", file=file, line=line, qid=qid, field=field)
+
+
+def path_inside(root: str | os.PathLike[str], *names: str, field: str, file: str | os.PathLike[str] | None = None,
+                line: int | None = None, qid: object = None) -> Path:
+    """``root / names...`` for names taken from data: each passes :func:`safe_name` and the
+    result, symlinks resolved, stays inside the resolved ``root`` (see :func:`ensure_inside`)."""
+    for name in names:
+        safe_name(name, field, file=file, line=line, qid=qid)
+    return ensure_inside(Path(root).joinpath(*names), root, field, file=file, line=line, qid=qid)
+
+
+def ensure_inside(path: str | os.PathLike[str], root: str | os.PathLike[str], field: str, *,
+                  file: str | os.PathLike[str] | None = None, line: int | None = None, qid: object = None) -> Path:
+    """``path`` unchanged when, symlinks resolved, it lies inside ``root`` (or is it);
+    otherwise :class:`ValidationError` naming ``field``."""
+    path = Path(path)
+    base, resolved = Path(root).resolve(), path.resolve()
+    if resolved != base and base not in resolved.parents:
+        raise ValidationError(f"{path} leads outside {root} (to {resolved})", file=file, line=line, qid=qid,
+                              field=field)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs
+
+
+def refuse_overwrite(output: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None], option: str,
+                     *, read_whole: Iterable[str | os.PathLike[str] | None] = ()) -> None:
+    """Raise :class:`MrbenchError` when the output ``option`` would destroy an input: it resolves
+    to one of ``inputs`` or contains one, or lies inside a folder of ``read_whole`` (an input read
+    as a whole, such as a feature root or a submissions folder, that new files would change)."""
+    target = Path(output).resolve()
+    for item in inputs:
+        if item is None:
+            continue
+        source = Path(item).resolve()
+        if target == source or target in source.parents:
+            raise MrbenchError(f"{option} {output} would overwrite the input {item}; choose another {option}")
+    for item in read_whole:
+        if item is None:
+            continue
+        folder = Path(item).resolve()
+        if target == folder or folder in target.parents or target in folder.parents:
+            raise MrbenchError(f"{option} {output} lies inside the input folder {item} (it would change it); "
+                               f"choose another {option}")
+
+
+def check_output_dir(path: str | os.PathLike[str], option: str) -> Path:
+    """``path`` if a folder can be written there: not a file, not under a file, not read-only;
+    otherwise :class:`MrbenchError` naming ``option``."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise MrbenchError(f"{option} {path} is a file, not a folder")
+    existing = path
+    while not existing.exists():
+        if existing.is_symlink():
+            raise MrbenchError(f"{option} {path}: {existing} is a dangling symbolic link")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise MrbenchError(f"{option} {path} lies under {existing}, which is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise MrbenchError(f"{option} {path}: {existing} is read-only")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# One writer per folder
+
+
+def lock_path(target: str | os.PathLike[str]) -> Path:
+    """The lock file of a folder: ``.<name>.lock`` beside it (it survives the folder's swap)."""
+    target = Path(os.path.abspath(target))
+    return target.with_name(f".{target.name}.lock")
+
+
+def _holder_text(fd: int) -> str:
+    """'pid N: command' from a lock file's content ('' when empty or unreadable)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    try:
+        data = json.loads(os.read(fd, 65536).decode("utf-8"))
+        return f"pid {int(data['pid'])} on {data.get('host', '?')}: {data.get('command', '?')}"
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return ""
+
+
+@contextlib.contextmanager
+def folder_lock(target: str | os.PathLike[str], command: str | None = None) -> Iterator[Path]:
+    """Hold the write lock of folder ``target`` while the block runs.
+
+    The lock file (:func:`lock_path`) records the holder's pid, host and command and carries an
+    advisory ``flock``, which the system releases when the holder dies. A second writer gets a
+    :class:`MrbenchError` naming the holder; a lock file left by a process that is gone is taken
+    over with a warning. The lock file is removed on exit.
+    """
+    import fcntl  # POSIX only; imported here so that mrbench imports everywhere
+
+    path = lock_path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder_text(fd) or "another process"
+            os.close(fd)
+            raise MrbenchError(f"{target} is being written by {holder} (lock {path}); wait until it ends") from None
+        try:
+            current = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:  # not a file its previous holder removed between our open and flock
+            break
+        os.close(fd)
+    try:
+        stale = _holder_text(fd)
+        if stale:
+            warnings.warn(f"{target}: taking over a stale lock ({stale}; that process is gone)", UserWarning,
+                          stacklevel=3)
+        holder = {"pid": os.getpid(), "host": socket.gethostname(),
+                  "command": command or shlex.join(["mrbench", *sys.argv[1:]])}
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, (json.dumps(holder) + "\n").encode("utf-8"))
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------------------------
+# --force: build beside, swap when complete
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Atomically swap two existing paths (Linux ``renameat2(RENAME_EXCHANGE)``); False where
+    the system or file system cannot."""
+    name = ctypes.util.find_library("c")
+    try:
+        renameat2 = ctypes.CDLL(name, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0
+
+
+def staging_paths(target: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """``(staging, replaced)``: where a new ``target`` is built, and where the old one waits
+    during a swap on systems without an atomic exchange."""
+    target = Path(os.path.abspath(target))
+    return target.with_name(f".{target.name}.staging"), target.with_name(f".{target.name}.replaced")
+
+
+def recover_swap(target: str | os.PathLike[str]) -> None:
+    """Finish or undo a swap that a kill interrupted: restore the old folder if the new one never
+    arrived, drop it if the new one did; remove a stale staging folder."""
+    target = Path(target)
+    staging, replaced = staging_paths(target)
+    if replaced.exists():
+        if target.exists():
+            shutil.rmtree(replaced)
+        else:
+            os.replace(replaced, target)
+    if staging.exists():
+        shutil.rmtree(staging)
+
+
+def swap_in(staging: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Put the complete folder ``staging`` at ``target`` and remove the old ``target``. At every
+    instant ``target`` is the old or the new folder (or, where no atomic exchange exists, the old
+    one waits at the ``replaced`` path, which :func:`recover_swap` restores)."""
+    staging, target = Path(staging), Path(target)
+    _, replaced = staging_paths(target)
+    if target.exists() and _exchange(staging, target):
+        shutil.rmtree(staging)  # it now holds the old folder
+        return
+    if target.exists():
+        os.replace(target, replaced)
+    os.replace(staging, target)
+    if replaced.exists():
+        shutil.rmtree(replaced)
+
+
+@contextlib.contextmanager
+def staged_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``target``; when the block completes, swap it in
+    (:func:`swap_in`); when it fails, remove it and leave ``target`` as it was. Call it while
+    holding :func:`folder_lock` on ``target``."""
+    recover_swap(target)
+    staging, _ = staging_paths(target)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    swap_in(staging, target)

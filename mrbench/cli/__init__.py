@@ -2,7 +2,9 @@
 
 Each command lives in its own module and is imported only when invoked, so ``mrbench score``
 starts fast and never imports torch. Every command is a thin layer over a library function;
-:class:`mrbench.errors.MrbenchError` becomes a one-line message and exit code 2.
+:class:`mrbench.errors.MrbenchError` becomes a one-line message and exit code 2, and so do the
+errors of the machine around the input (a file that cannot be read or written, a truncated
+file, memory that runs out): a user never sees a traceback for any of them.
 """
 
 from __future__ import annotations
@@ -57,6 +59,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     click.echo(f"warning: {message}", err=True)
 
 
+def os_error_text(exc: OSError) -> str:
+    """One line for an error of the file system: the path(s) and the system's reason."""
+    reason = exc.strerror or str(exc)
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {reason}" if paths else reason
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors print one line and exit with code 2."""
     warnings.showwarning = _show_warning
@@ -65,7 +74,17 @@ def main(argv: list[str] | None = None) -> None:
     except MrbenchError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except OSError as exc:
+        click.echo(f"error: {os_error_text(exc)}", err=True)
+        sys.exit(2)
+    except MemoryError:
+        click.echo("error: out of memory: the input asks for more than this machine has "
+                   "(docs/security.md lists the bounds)", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, EOFError):  # click turns an EOFError from a command into Abort
+            click.echo("error: unexpected end of file while reading an input (empty or truncated?)", err=True)
+            sys.exit(2)
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:

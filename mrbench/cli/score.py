@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from mrbench.cli.options import SEED, FiniteFloat
+
 
 @click.command("score")
 @click.argument("pred", metavar="PRED")
@@ -18,9 +20,13 @@ import click
                    "center-in-mask diagnostic, and the ground truth when no --gt/--dataset is given.")
 @click.option("--json", "json_out", metavar="OUT", help="Write the full report as JSON ('-': stdout, no table).")
 @click.option("--ci", is_flag=True, help="Add bootstrap 95% confidence intervals over queries.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap.")
-@click.option("--n-boot", default=1000, show_default=True, help="Bootstrap replicates.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the bootstrap.")
+@click.option("--n-boot", type=click.IntRange(1, 1_000_000), default=1000, show_default=True,
+              help="Bootstrap replicates.")
 @click.option("--allow-missing", is_flag=True, help="Score queries without a prediction as zero instead of failing.")
+@click.option("--size-limit-factor", type=FiniteFloat(0, min_open=True), default=None,
+              help="Multiply the bounds on prediction files (size, lines, line length; docs/security.md) "
+                   "[default: $MRBENCH_SIZE_LIMIT_FACTOR or 1].")
 def score(
     pred: str,
     gt: str | None,
@@ -34,6 +40,7 @@ def score(
     seed: int,
     n_boot: int,
     allow_missing: bool,
+    size_limit_factor: float | None,
 ) -> None:
     """Score PRED (community JSONL, or a submission bundle) against the ground truth.
 
@@ -44,9 +51,11 @@ def score(
     mrbench score preds.jsonl --dataset qvhighlights --split val --json metrics.json
     mrbench score preds.jsonl --gt val.jsonl --masked m0.jsonl --masked m1.jsonl --variant masked/
     """
-    from mrbench.io import atomic_write_text
+    from mrbench.io import atomic_write_text, refuse_overwrite
     from mrbench.scoring import score as run_score
 
+    if json_out and json_out != "-":
+        refuse_overwrite(json_out, [pred, gt, *masked, *variant], "--json")
     report = run_score(
         pred,
         gt,
@@ -59,6 +68,7 @@ def score(
         ci=ci,
         seed=seed,
         n_boot=n_boot,
+        limit_factor=size_limit_factor,
     )
     if json_out == "-":
         click.echo(report.to_json())

@@ -10,7 +10,6 @@ writing a file reproduces it byte for byte: key order, unknown keys, number spel
 from __future__ import annotations
 
 import json
-import math
 import os
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -19,7 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from mrbench.errors import ValidationError
-from mrbench.io import atomic_write_bytes, json_lines, split_lines
+from mrbench.io import (
+    MAX_DURATION,
+    atomic_write_bytes,
+    finite_number,
+    json_lines,
+    read_text,
+    short_repr,
+    split_lines,
+)
 
 Qid = int | str
 
@@ -104,8 +111,9 @@ class Query:
         if not isinstance(record["vid"], str) or not record["vid"]:
             raise fail("must be a non-empty string", "vid")
         duration = record["duration"]
-        if not _is_number(duration) or not math.isfinite(duration) or duration <= 0:
-            raise fail(f"must be a positive finite number, got {duration!r}", "duration")
+        if not finite_number(duration) or not 0 < duration <= MAX_DURATION:
+            raise fail(f"must be a positive number of seconds up to {MAX_DURATION:g}, got {short_repr(duration)}",
+                       "duration")
 
         windows = record.get("relevant_windows")
         if windows is None:
@@ -157,10 +165,6 @@ class Query:
         )
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _check_windows(windows: Any, duration: float, fail: Any) -> None:
     if not isinstance(windows, list) or not windows:
         raise fail("must be a non-empty list of [start, end] pairs", "relevant_windows")
@@ -168,7 +172,7 @@ def _check_windows(windows: Any, duration: float, fail: Any) -> None:
         if (
             not isinstance(window, list)
             or len(window) != 2
-            or not all(_is_number(v) and math.isfinite(v) for v in window)
+            or not all(finite_number(v) for v in window)
         ):
             raise fail(f"window {index} must be [start, end] with finite numbers", "relevant_windows")
         start, end = window
@@ -229,8 +233,7 @@ def _detect_style(text: str, first_line: str) -> FileStyle:
 
 def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, object)`` for each non-blank line; bad JSON names file and line."""
-    text = Path(path).read_bytes().decode("utf-8-sig")
-    yield from _iter_jsonl_text(text, str(path))
+    yield from _iter_jsonl_text(read_text(path, what="JSON Lines file"), str(path))
 
 
 def _iter_jsonl_text(text: str, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -250,9 +253,7 @@ def read_annotations(
     rows that do not match the clip ids.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ValidationError("no such file", file=path)
-    text = path.read_bytes().decode("utf-8-sig")
+    text = read_text(path, what="annotation file")
     records: list[Query] = []
     first_line: dict[Qid, int] = {}
     first_text = ""
@@ -317,10 +318,10 @@ def read_charades_raw(
     if isinstance(durations, dict):
         table = durations
     else:
-        raw = json.loads(Path(durations).read_text(encoding="utf-8"))
+        raw = json.loads(read_text(durations, what="durations file"))
         table = {vid: (v["duration"] if isinstance(v, dict) else v) for vid, v in raw.items()}
     records: list[Query] = []
-    text = txt_path.read_text(encoding="utf-8")
+    text = read_text(txt_path, what="Charades-STA file")
     for number, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue

@@ -9,8 +9,9 @@ A bundle is a JSON file, or a directory holding ``bundle.json``::
      "masked": [{"name": "seed0", "predictions": "masked_seed0.jsonl"}, ...],   # optional
      "variant": "path/to/masked/variant"}   # optional, for the center-in-mask diagnostic
 
-Relative paths are relative to the bundle's directory. Inline predictions are reported in
-errors as ``BUNDLE[predictions]:<item number>``.
+Relative paths are relative to the bundle's directory and must stay inside it (symlinks
+resolved). Files are read when scored, within bounds set by the ground truth. Inline predictions
+are reported in errors as ``BUNDLE[predictions]:<item number>``.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from mrbench.errors import ValidationError
-from mrbench.io import atomic_write_text
+from mrbench.io import atomic_write_text, ensure_inside, read_text
 from mrbench.scoring.predictions import Records, read_records
+
+#: Predictions of a bundle: a file to read (when scoring) or ``(label, records)`` given inline.
+PredictionInput = Path | tuple[str, Records]
 
 BUNDLE_KEY = "mrbench_bundle"
 BUNDLE_FILE = "bundle.json"
@@ -37,8 +41,8 @@ class Bundle:
 
     path: Path
     meta: dict[str, Any]
-    predictions: tuple[str, Records]
-    masked: list[tuple[str, Records]] = field(default_factory=list)
+    predictions: PredictionInput
+    masked: list[PredictionInput] = field(default_factory=list)
     variant: Path | None = None
 
 
@@ -61,9 +65,11 @@ def read_bundle(path: str | os.PathLike) -> Bundle:
     if not file.is_file():
         raise ValidationError("no such bundle file", file=file)
     try:
-        data = json.loads(file.read_bytes().decode("utf-8-sig"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = json.loads(read_text(file, what="bundle"))
+    except json.JSONDecodeError as exc:
         raise ValidationError(f"invalid JSON ({exc})", file=file) from None
+    except RecursionError:
+        raise ValidationError("invalid JSON (nested too deeply)", file=file) from None
     if not isinstance(data, dict) or BUNDLE_KEY not in data:
         raise ValidationError(f"not an mrbench bundle (no '{BUNDLE_KEY}' key)", file=file)
     meta = data.get("meta", {})
@@ -83,12 +89,15 @@ def read_bundle(path: str | os.PathLike) -> Bundle:
         label = f"{file}[masked][{index}]"
         masked.append(_records(entry["predictions"], base, label, file, f"masked[{index}].predictions"))
     variant = data.get("variant")
-    return Bundle(file, meta, predictions, masked, (base / variant) if variant else None)
+    if variant is not None and not isinstance(variant, str):
+        raise ValidationError("must be a path (string)", file=file, field="variant")
+    variant_dir = ensure_inside(base / variant, base, "variant", file=file) if variant else None
+    return Bundle(file, meta, predictions, masked, variant_dir)
 
 
-def _records(value: Any, base: Path, label: str, file: Path, field_name: str) -> tuple[str, Records]:
-    if isinstance(value, str):
-        return read_records(base / value)
+def _records(value: Any, base: Path, label: str, file: Path, field_name: str) -> PredictionInput:
+    if isinstance(value, str) and value:
+        return ensure_inside(base / value, base, field_name, file=file)
     if isinstance(value, list):
         return read_records(value, name=label)
     raise ValidationError("must be a JSONL path or a list of prediction objects", file=file, field=field_name)

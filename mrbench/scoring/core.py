@@ -16,6 +16,7 @@ import numpy as np
 
 from mrbench import __version__
 from mrbench.errors import MrbenchError, ValidationError
+from mrbench.io import check_allocation, finite_number, read_text
 from mrbench.metrics.debiased import debiased_recall_at_1
 from mrbench.metrics.highlight import highlight_ap, highlight_hit_at_1
 from mrbench.metrics.iou import paired_iou
@@ -33,7 +34,12 @@ from mrbench.metrics.spurious import center_in_mask
 from mrbench.scoring.bootstrap import bootstrap_intervals
 from mrbench.scoring.bundle import Bundle, is_bundle, read_bundle
 from mrbench.scoring.groundtruth import HL_CLIP_LEN, GroundTruth, GroundTruthLike, load_ground_truth
-from mrbench.scoring.predictions import PredictionSet, align_predictions, read_records
+from mrbench.scoring.predictions import (
+    PredictionSet,
+    align_predictions,
+    prediction_limits,
+    read_records,
+)
 from mrbench.scoring.report import Report
 
 PredictionsLike = str | os.PathLike | Sequence[dict[str, Any]] | Bundle
@@ -81,6 +87,7 @@ def score(
     seed: int = 0,
     n_boot: int = 1000,
     clip_len: float = HL_CLIP_LEN,
+    limit_factor: float | None = None,
 ) -> Report:
     """Score predictions (a JSONL path, a list of prediction dicts, or a bundle) -> :class:`Report`.
 
@@ -91,23 +98,35 @@ def score(
     variants (one per mask seed) for the spurious block; ``variant`` gives their manifests
     (one directory for all files, or one per file; a directory of ``seed*/`` variants counts as
     one per seed). Missing queries raise unless ``allow_missing`` (then they score zero).
-    ``ci`` adds bootstrap 95% intervals (``n_boot`` replicates, ``seed``).
+    ``ci`` adds bootstrap 95% intervals (``n_boot`` replicates, ``seed``). Prediction files are
+    read within bounds set by the ground truth, scaled by ``limit_factor`` (see
+    :func:`~mrbench.scoring.predictions.prediction_limits`).
     """
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 1:
+        raise MrbenchError(f"n_boot must be a positive integer, got {n_boot!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise MrbenchError(f"the bootstrap seed must be a non-negative integer, got {seed!r}")
     bundle = _as_bundle(predictions)
     meta: dict[str, Any] = {}
     if bundle is not None:
         meta.update(bundle.meta)
-        main_name, main_records = bundle.predictions
-        masked_inputs = [read_records(m) for m in masked] or bundle.masked
+        main_input: Any = bundle.predictions
+        masked_inputs: list[Any] = list(masked) or bundle.masked
         if variant is None and bundle.variant is not None:
             variant = bundle.variant
         dataset = dataset or (None if gt is not None else bundle.meta.get("dataset"))
         split = split or (None if gt is not None else bundle.meta.get("split"))
     else:
-        main_name, main_records = read_records(predictions)  # type: ignore[arg-type]
-        masked_inputs = [read_records(m) for m in masked]
+        main_input, masked_inputs = predictions, list(masked)
     variants = _variant_dirs(variant)
     truth = _resolve_ground_truth(gt, dataset, split, root, variants, clip_len)
+    limits = prediction_limits(truth, limit_factor)
+
+    def read(item: Any) -> tuple[str, list[tuple[int, Any]]]:
+        return item if isinstance(item, tuple) else read_records(item, limits=limits)
+
+    main_name, main_records = read(main_input)
+    masked_inputs = [read(m) for m in masked_inputs]
     meta.update({"dataset": dataset or meta.get("dataset"), "split": split or meta.get("split")})
 
     caught: list[str] = []
@@ -206,8 +225,8 @@ def _variant_dirs(variant: str | os.PathLike | Sequence[str | os.PathLike] | Non
 def _read_manifest(directory: Path) -> dict[str, Any]:
     path = directory / "manifest.json"
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        manifest = json.loads(read_text(path, what="manifest"))
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise ValidationError(f"unreadable manifest ({exc})", file=path) from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("queries"), dict):
         raise ValidationError("missing field", file=path, field="queries")
@@ -258,11 +277,15 @@ def _masks(variants: list[Path], truth: GroundTruth, n_files: int) -> list[tuple
         regions = []
         for qid in truth.qids:
             entry = queries.get(str(qid))
-            if not isinstance(entry, dict) or not isinstance(entry.get("masked_windows"), list):
-                raise ValidationError("no masked_windows for this query", file=directory / "manifest.json",
-                                      qid=qid, field="queries")
-            regions.append(entry["masked_windows"])
+            region = entry.get("masked_windows") if isinstance(entry, dict) else None
+            if not isinstance(region, list) or not all(
+                isinstance(w, list) and len(w) == 2 and all(finite_number(v) for v in w) for w in region
+            ):
+                raise ValidationError("no masked_windows (a list of [start, end] numbers) for this query",
+                                      file=directory / "manifest.json", qid=qid, field="queries")
+            regions.append(region)
         width = max(1, max(len(r) for r in regions))
+        check_allocation((len(regions), width, 2), 8, "the masked windows", file=directory / "manifest.json")
         array = np.zeros((len(regions), width, 2))
         mask = np.zeros((len(regions), width), dtype=bool)
         for row, region in enumerate(regions):

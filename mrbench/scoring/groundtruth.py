@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from mrbench.data.schema import Annotations, Qid, Query, read_annotations
-from mrbench.errors import ValidationError
+from mrbench.errors import MrbenchError, ValidationError
+from mrbench.io import MAX_CLIP_LEN, MIN_CLIP_LEN, check_allocation, finite_number
 
 #: Clip length (seconds) of QVHighlights' saliency labels, as the reference evaluator hard-codes.
 HL_CLIP_LEN = 2.0
@@ -51,6 +52,8 @@ def load_ground_truth(gt: GroundTruthLike, *, clip_len: float = HL_CLIP_LEN) -> 
     community-format dicts (validated like a file)."""
     if isinstance(gt, GroundTruth):
         return gt
+    if not finite_number(clip_len) or not MIN_CLIP_LEN <= clip_len <= MAX_CLIP_LEN:
+        raise MrbenchError(f"the clip length must lie in [{MIN_CLIP_LEN}, {MAX_CLIP_LEN}] seconds, got {clip_len!r}")
     lines: list[int | None]
     if isinstance(gt, (str, os.PathLike)):
         path = Path(gt)
@@ -133,6 +136,8 @@ def _saliency(records: Sequence[Query], lines: list[int | None], n_clips: np.nda
         raise ValidationError("saliency_scores rows have different numbers of annotators across queries",
                               file=source, field="saliency_scores") from None
     n_ann = scores.shape[1] if scores.ndim == 2 else 3
+    check_allocation((len(records), int(n_clips.max()), n_ann), 8, "the saliency labels", file=source,
+                     field="duration")
     rows = np.repeat(np.arange(len(records)), counts)
     bad = np.flatnonzero(flat_ids >= n_clips[rows])
     bad_rows = sorted(set(rows[bad].tolist()) | set(np.flatnonzero(n_clips < 1).tolist()))

@@ -7,9 +7,7 @@ One JSON object per line: ``qid``, ``pred_relevant_windows`` ``[[start, end, sco
 
 from __future__ import annotations
 
-import gzip
 import json
-import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -20,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from mrbench.errors import ValidationError
-from mrbench.io import json_lines, json_loads
+from mrbench.io import ReadLimits, finite_number, json_lines, json_loads, limit_factor, read_text
 from mrbench.scoring.groundtruth import GroundTruth
 
 WINDOWS_KEY = "pred_relevant_windows"
@@ -29,6 +27,27 @@ SALIENCY_KEY = "pred_saliency_scores"
 MAX_WINDOWS = 10
 
 Records = list[tuple[int, Any]]
+
+#: Bounds on a prediction file, per ground-truth query: published files hold about 2 KB per line
+#: for 75 clips, so these leave a wide margin (``--size-limit-factor`` scales them).
+LINE_CHARS_BASE = 65_536
+LINE_CHARS_PER_CLIP = 64
+BYTES_PER_QUERY = 16_384
+EXTRA_LINES = 1_000
+
+
+def prediction_limits(gt: GroundTruth, factor: float | None = None) -> ReadLimits:
+    """Bounds on a prediction file for ground truth ``gt``: lines, characters per line and
+    bytes after decompression grow with its queries and clips."""
+    max_clips = int(gt.n_clips.max()) if len(gt) else 0
+    line_chars = LINE_CHARS_BASE + LINE_CHARS_PER_CLIP * max_clips
+    limits = ReadLimits(
+        max_bytes=len(gt) * (BYTES_PER_QUERY + LINE_CHARS_PER_CLIP * max_clips) + (1 << 20),
+        max_lines=2 * len(gt) + EXTRA_LINES,
+        max_line_chars=line_chars,
+        why=f"the bound for a ground truth of {len(gt)} queries of up to {max_clips} clips",
+    )
+    return limits.scaled(limit_factor(factor))
 
 
 @dataclass
@@ -57,43 +76,38 @@ class PredictionSet:
         return self.windows[:, 0, :2]
 
 
-def read_records(source: str | os.PathLike | Sequence[Any], name: str | None = None) -> tuple[str, Records]:
+def read_records(source: str | os.PathLike | Sequence[Any], name: str | None = None,
+                 limits: ReadLimits | None = None) -> tuple[str, Records]:
     """``(name, [(line, object), ...])`` from a prediction file or an in-memory list of dicts.
 
     Files are JSONL (``.jsonl``, also gzipped as ``.jsonl.gz``) or a JSON array (``.json``,
-    whose items are numbered like lines).
+    whose items are numbered like lines), read within ``limits`` (see :func:`prediction_limits`).
     """
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         label = name or str(path)
         if path.is_dir():
             raise ValidationError("is a directory without bundle.json (not a submission bundle)", file=path)
-        if not path.is_file():
-            raise ValidationError("no such file", file=path)
-        try:
-            raw = path.read_bytes()
-            if path.name.endswith(".gz"):
-                raw = gzip.decompress(raw)
-            text = raw.decode("utf-8-sig")
-        except (OSError, EOFError, UnicodeDecodeError) as exc:
-            raise ValidationError(f"unreadable prediction file ({exc})", file=path) from None
+        text = read_text(path, limits, what="prediction file")
         if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
             try:
                 items = json_loads(text)
             except json.JSONDecodeError as exc:
                 raise ValidationError(f"invalid JSON ({exc.msg} at line {exc.lineno})", file=path) from None
+            except RecursionError:
+                raise ValidationError("invalid JSON (nested too deeply)", file=path) from None
             return label, [(i + 1, obj) for i, obj in enumerate(items)]
-        return label, parse_jsonl(text, label)
+        return label, parse_jsonl(text, label, limits)
     return name or "<predictions>", [(i + 1, obj) for i, obj in enumerate(source)]
 
 
-def parse_jsonl(text: str, name: str) -> Records:
+def parse_jsonl(text: str, name: str, limits: ReadLimits | None = None) -> Records:
     """Parse JSONL text (any line ending, blank lines skipped); bad JSON names file and line."""
-    return list(json_lines(text, name))
+    return list(json_lines(text, name, limits))
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+#: Python types of JSON numbers (``true``/``false`` load as bool, which is an int subtype).
+_NUMBER_TYPES = {int, float}
 
 
 def align_predictions(
@@ -192,11 +206,12 @@ def _pack_windows(
     try:
         array = np.array(flat)
         ok = array.ndim == 2 and array.shape[1] == 3 and array.dtype.kind in "fi"
-    except (ValueError, TypeError):
+        ok = ok and {type(v) for window in flat for v in window} <= _NUMBER_TYPES  # JSON true/false
+    except (ValueError, TypeError, OverflowError):
         ok = False
     if not ok:
         for index, window in enumerate(flat):
-            if not (isinstance(window, list) and len(window) == 3 and all(_is_number(v) for v in window)):
+            if not (isinstance(window, list) and len(window) == 3 and all(finite_number(v) for v in window)):
                 record, item = _locate(counts, index)
                 line, obj = records[record]
                 raise ValidationError(f"window {item} must be [start, end, score] numbers, got {window!r}",
@@ -236,14 +251,14 @@ def _pack_saliency(
 ) -> tuple[np.ndarray, np.ndarray]:
     try:
         array = np.array(flat)
-        ok = array.ndim == 1 and array.dtype.kind in "fi"
-    except (ValueError, TypeError):
+        ok = array.ndim == 1 and array.dtype.kind in "fi" and {type(v) for v in flat} <= _NUMBER_TYPES
+    except (ValueError, TypeError, OverflowError):
         ok = False
     if ok:
         array = array.astype(float)
         bad = np.flatnonzero(~np.isfinite(array))
     if not ok or len(bad):
-        index = next(i for i, v in enumerate(flat) if not (_is_number(v) and math.isfinite(v))) if not ok else int(bad[0])
+        index = next(i for i, v in enumerate(flat) if not finite_number(v)) if not ok else int(bad[0])
         record, item = _locate(counts, index)
         line, obj = records[record]
         raise ValidationError(f"score {item} must be a finite number, got {flat[index]!r}",
