@@ -1,0 +1,336 @@
+"""Mutation testing of the modules whose bugs change mrbench's numbers (issue 18).
+
+Tool: **mutmut 3** (``pip install -e ".[dev]"`` installs it). Why mutmut rather than
+cosmic-ray or mutatest:
+
+* it is actively maintained (3.x releases through 2025-2026) and needs no database, no
+  config service and no distributed runner: one ``pip install`` and a ``[tool.mutmut]`` table;
+* it runs each mutant only against the tests that actually call the mutated function (it
+  records per-test coverage once, through trampolines), which is what makes a full pass
+  feasible on two CPU cores: cosmic-ray re-runs the whole configured test command for every
+  mutant;
+* it forks workers from a warm process (a fork server for the torch group), so torch and
+  numpy are imported once, not once per mutant;
+* mutants are named by function (``mrbench.metrics.iou.x_temporal_iou__mutmut_3``), so the
+  equivalent-mutant list beside this script can name them, and ``mutmut show NAME`` prints
+  the diff.
+
+Never run on the checkout you edit. The script copies the repository (``git archive HEAD``
+by default, ``--working-tree`` for tracked plus untracked, not-ignored files) into
+``--workdir/<group>`` and runs mutmut *there*: mutmut writes its ``mutants/`` tree and a
+``[tool.mutmut]`` table into the copy only. The tests run with ``MRBENCH_SHARED`` pointing at
+a path that does not exist, so every test that needs ``../shared`` skips: the kill rate is
+that of the suite a user has without it.
+
+Usage (from the repository root; slow, not run in CI)::
+
+    python benchmarks/mutation/run_mutation.py                     # every group
+    python benchmarks/mutation/run_mutation.py --groups metrics core --max-children 2
+    python benchmarks/mutation/run_mutation.py --report-only       # re-read the last results
+
+The script prints, per module, killed / total and the kill rate over non-equivalent
+mutants, then lists every survivor that ``equivalent.md`` does not explain. Exit status 1
+when a module is under ``--threshold`` (default 95 %).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+EQUIVALENT_FILE = HERE / "equivalent.md"
+
+# Lines never mutated: log and error *messages* (their wording is not a number; their
+# conditions are on other lines and are mutated) and progress-bar plumbing.
+DO_NOT_MUTATE_PATTERNS = [
+    r"^\s*raise \w+(Error|Exception)\(",
+    r"warnings\.warn\(",
+    r"logger?\.(debug|info|warning)\(",
+    r"desc=",
+]
+
+
+@dataclass(frozen=True)
+class Group:
+    """One mutation run: the files mutated, the functions kept, and the tests run."""
+
+    name: str
+    source_paths: tuple[str, ...]
+    only_mutate: tuple[str, ...]
+    tests: tuple[str, ...]
+    # fnmatch patterns on mutant names; empty = every mutant of the files
+    functions: tuple[str, ...] = ()
+    forkserver: bool = False
+    extra_args: tuple[str, ...] = field(default_factory=tuple)
+
+
+GROUPS: dict[str, Group] = {
+    g.name: g
+    for g in [
+        Group(
+            "metrics",
+            ("mrbench",),
+            ("mrbench/metrics/*",),
+            ("tests/test_metrics.py", "tests/test_metrics_properties.py", "tests/test_scoring.py",
+             "tests/test_scoring_inputs.py", "tests/test_hand_metrics.py"),
+        ),
+        Group(
+            "scoring",
+            ("mrbench",),
+            ("mrbench/scoring/*",),
+            ("tests/test_scoring.py", "tests/test_scoring_inputs.py", "tests/test_score_cli.py",
+             "tests/test_metrics_properties.py", "tests/test_hand_scoring.py"),
+        ),
+        Group(
+            "masking",
+            ("mrbench",),
+            ("mrbench/masking/ranges.py", "mrbench/masking/strategies.py", "mrbench/masking/build.py"),
+            ("tests/test_masking.py", "tests/test_masking_ranges.py", "tests/test_mask_cli.py",
+             "tests/test_hand_masking.py"),
+            functions=("mrbench.masking.ranges.*", "mrbench.masking.strategies.*",
+                       "mrbench.masking.build.x_relabel__mutmut_*",
+                       "mrbench.masking.build.x_plan_queries__mutmut_*"),
+        ),
+        Group(
+            "data",
+            ("mrbench",),
+            ("mrbench/data/schema.py", "mrbench/data/synth.py"),
+            ("tests/test_schema.py", "tests/test_synth.py", "tests/test_synth_probes.py",
+             "tests/test_hand_data.py"),
+        ),
+        Group(
+            "leaderboard",
+            ("mrbench",),
+            ("mrbench/leaderboard/build.py",),
+            ("tests/test_leaderboard.py", "tests/test_hand_leaderboard.py"),
+            functions=("mrbench.leaderboard.build.x_aggregate__mutmut_*",
+                       "mrbench.leaderboard.build.x_make_row__mutmut_*",
+                       "mrbench.leaderboard.build.x_flatten_report__mutmut_*"),
+        ),
+        Group(
+            "core",
+            ("reference_models", "mrbench"),
+            ("reference_models/core/matcher.py", "reference_models/core/losses.py",
+             "reference_models/core/vsdc.py", "reference_models/core/tdem.py",
+             "reference_models/core/postprocess.py"),
+            ("tests/models/test_core.py", "tests/models/test_vsdc.py", "tests/models/test_tdem.py",
+             "tests/models/test_tddetr.py", "tests/models/test_hand_core.py"),
+            forkserver=True,
+        ),
+    ]
+}
+
+KILLED = {"killed", "timeout", "segfault", "caught by type check"}
+
+
+def copy_repository(repo: Path, dest: Path, working_tree: bool) -> None:
+    """Copy ``repo`` into ``dest``: the committed HEAD, or tracked + untracked non-ignored
+    files of the working tree. Nothing in ``repo`` is written."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    if working_tree:
+        names = subprocess.run(
+            ["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            check=True, capture_output=True,
+        ).stdout.split(b"\0")
+        for raw in names:
+            if not raw:
+                continue
+            rel = raw.decode()
+            src = repo / rel
+            if src.is_file():
+                (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dest / rel)
+        return
+    archive = dest / "_head.tar"
+    subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", "-o", str(archive), "HEAD"],
+                   check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")
+    archive.unlink()
+
+
+def toml_list(values: list[str] | tuple[str, ...]) -> str:
+    """A TOML array of strings."""
+    return "[" + ", ".join(json.dumps(v) for v in values) + "]"
+
+
+def write_config(copy: Path, group: Group, python: str) -> None:
+    """Append the group's ``[tool.mutmut]`` table to the copy's pyproject.toml."""
+    tests = [t for t in group.tests if (copy / t).exists()]
+    # hand tests: every new tests/**/test_hand_*.py runs for every group (cheap, per-function
+    # selection keeps only the ones that call the mutated code)
+    tests += sorted(str(p.relative_to(copy)) for p in copy.glob("tests/**/test_hand_*.py")
+                    if str(p.relative_to(copy)) not in tests)
+    lines = [
+        "",
+        "[tool.mutmut]",
+        f"source_paths = {toml_list(group.source_paths)}",
+        f"only_mutate = {toml_list(group.only_mutate)}",
+        f"do_not_mutate_patterns = {toml_list(DO_NOT_MUTATE_PATTERNS)}",
+        f"pytest_add_cli_args_test_selection = {toml_list(tests)}",
+        f"pytest_add_cli_args = {toml_list(['-p', 'no:cacheprovider', '-q', '--hypothesis-seed=0', *group.extra_args])}",
+        "use_git_change_detection = false",
+        f"process_isolation = {json.dumps('forkserver' if group.forkserver else 'fork')}",
+    ]
+    with open(copy / "pyproject.toml", "a", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+def check_import_target(copy: Path, python: str, env: dict[str, str]) -> None:
+    """Refuse to run if ``mrbench`` would be imported from anywhere but the copy."""
+    out = subprocess.run([python, "-c", "import mrbench, reference_models; "
+                          "print(mrbench.__file__); print(reference_models.__file__)"],
+                         cwd=copy, env=env, check=True, capture_output=True, text=True).stdout.split()
+    for path in out:
+        if not Path(path).resolve().is_relative_to(copy.resolve()):
+            sys.exit(f"mrbench would be imported from {path}, not from the copy {copy}")
+
+
+def run_group(group: Group, args: argparse.Namespace, env: dict[str, str]) -> None:
+    """Copy, configure and run mutmut for one group (results stay in the copy)."""
+    copy = args.workdir / group.name
+    copy_repository(args.repo, copy, args.working_tree)
+    write_config(copy, group, args.python)
+    check_import_target(copy, args.python, env)
+    cmd = [args.python, "-m", "mutmut", "run", "--max-children", str(args.max_children),
+           *group.functions]
+    if args.nice:
+        cmd = ["nice", "-n", str(args.nice), *cmd]
+    print(f"== {group.name}: {' '.join(cmd)} (in {copy})", flush=True)
+    log = copy / "mutmut.log"
+    with open(log, "w") as fh:
+        subprocess.run(cmd, cwd=copy, env=env, stdout=fh, stderr=subprocess.STDOUT)
+
+
+def read_results(copy: Path, group: Group) -> dict[str, str]:
+    """mutant name -> status, from the ``.meta`` files mutmut wrote in the copy."""
+    from fnmatch import fnmatch
+
+    from mutmut.stats import status_by_exit_code
+
+    results: dict[str, str] = {}
+    for meta in (copy / "mutants").rglob("*.py.meta"):
+        data = json.loads(meta.read_text())
+        for name, code in data.get("exit_code_by_key", {}).items():
+            if group.functions and not any(fnmatch(name, pat) for pat in group.functions):
+                continue
+            results[name] = status_by_exit_code[code]
+    return results
+
+
+def read_equivalent(path: Path) -> dict[str, str]:
+    """``mutant name -> reason`` from the markdown list beside the script
+    (lines ``- `NAME`: reason``)."""
+    table: dict[str, str] = {}
+    if not path.exists():
+        return table
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^\s*[-*]\s+`([^`]+)`\s*[:\u2014-]\s*(.+)$", line)
+        if match:
+            table[match.group(1)] = match.group(2).strip()
+    return table
+
+
+def module_of(mutant: str) -> str:
+    """``mrbench.metrics.iou.x_f__mutmut_3`` -> ``mrbench.metrics.iou``."""
+    head = mutant.split("__mutmut_")[0]
+    parts = head.split(".")
+    while parts and (parts[-1].startswith("x_") or parts[-1].startswith("x\u01c1")
+                     or parts[-1][:1].isupper()):
+        parts.pop()
+    return ".".join(parts)
+
+
+def show(copy: Path, python: str, name: str, env: dict[str, str]) -> str:
+    """The diff of one mutant (``mutmut show``), lines that changed only."""
+    out = subprocess.run([python, "-m", "mutmut", "show", name], cwd=copy, env=env,
+                         capture_output=True, text=True).stdout
+    return "\n".join(line for line in out.splitlines()
+                     if line.startswith(("-", "+")) and not line.startswith(("---", "+++")))
+
+
+def report(groups: list[Group], args: argparse.Namespace, env: dict[str, str]) -> int:
+    """Print the kill rate per module and the unexplained survivors; 1 if under threshold."""
+    equivalent = read_equivalent(EQUIVALENT_FILE)
+    failing = False
+    print(f"\n{'module':44s} {'killed':>7s} {'equiv':>6s} {'surv':>5s} {'total':>6s} {'rate':>7s}")
+    survivors: list[tuple[Group, str, str]] = []
+    for group in groups:
+        copy = args.workdir / group.name
+        if not (copy / "mutants").exists():
+            print(f"{group.name}: no results in {copy}")
+            failing = True
+            continue
+        by_module: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for name, status in sorted(read_results(copy, group).items()):
+            counts = by_module[module_of(name)]
+            counts["total"] += 1
+            if status in KILLED:
+                counts["killed"] += 1
+            elif name in equivalent:
+                counts["equivalent"] += 1
+            else:
+                counts["survived"] += 1
+                survivors.append((group, name, status))
+        for module, counts in sorted(by_module.items()):
+            live = counts["total"] - counts["equivalent"]
+            rate = counts["killed"] / live if live else 1.0
+            failing |= rate < args.threshold
+            print(f"{module:44s} {counts['killed']:7d} {counts['equivalent']:6d} "
+                  f"{counts['survived']:5d} {counts['total']:6d} {100 * rate:6.1f}%")
+    if survivors:
+        print(f"\n{len(survivors)} survivors not listed in {EQUIVALENT_FILE.name}:")
+        for group, name, status in survivors:
+            print(f"  {name} [{status}]")
+            if args.diffs:
+                for line in show(args.workdir / group.name, args.python, name, env).splitlines():
+                    print(f"      {line}")
+    return 1 if failing else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; see the module docstring."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--groups", nargs="+", choices=sorted(GROUPS), default=sorted(GROUPS))
+    parser.add_argument("--repo", type=Path, default=REPO, help="repository to copy (not written)")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/mrbench-mutation"),
+                        help="where the copies and mutmut's results live")
+    parser.add_argument("--working-tree", action="store_true",
+                        help="copy the working tree (tracked + untracked) instead of HEAD")
+    parser.add_argument("--python", default=sys.executable, help="interpreter with mutmut")
+    parser.add_argument("--max-children", type=int, default=1)
+    parser.add_argument("--nice", type=int, default=15, help="niceness (0: none)")
+    parser.add_argument("--threshold", type=float, default=0.95)
+    parser.add_argument("--report-only", action="store_true", help="only re-read the results")
+    parser.add_argument("--diffs", action="store_true", help="print each survivor's diff")
+    args = parser.parse_args(argv)
+    args.workdir = args.workdir.resolve()
+    if args.workdir.is_relative_to(args.repo.resolve()):
+        parser.error("--workdir must be outside the repository")
+
+    env = dict(os.environ)
+    env["MRBENCH_SHARED"] = "/nonexistent/mrbench-shared"
+    env.pop("MRBENCH_REQUIRE_SHARED", None)
+    env.pop("PYTHONPATH", None)
+    groups = [GROUPS[name] for name in args.groups]
+    if not args.report_only:
+        for group in groups:
+            run_group(group, args, env)
+    return report(groups, args, env)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,339 @@
+"""End-to-end ``score()`` cases with hand-computed reports (issue 18): exact thresholds,
+durations that are not a multiple of the clip length, HIT@1 at and past the last clip, the
+spurious block with ``allow_missing``, centre-in-mask, bootstrap intervals against the exact
+bootstrap distribution, and in-memory ground truth validation. No ../shared needed."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from mrbench.data.schema import Query
+from mrbench.errors import MrbenchError, ValidationError
+from mrbench.scoring import load_ground_truth, score
+from mrbench.scoring.bootstrap import bootstrap_intervals
+from mrbench.scoring.core import pct
+
+KS = list(range(10, 20))  # top-1 [0, k] on GT [0, 20]: IoU exactly k / 20 = 0.5 ... 0.95
+
+
+def gt_record(qid: int | str, windows: list[list[float]], duration: float = 100.0, **extra: Any) -> dict[str, Any]:
+    """One community-format ground-truth line."""
+    return {"qid": qid, "query": f"q{qid}", "vid": f"v{qid}", "duration": duration,
+            "relevant_windows": windows, **extra}
+
+
+def exact_threshold_gt() -> list[dict[str, Any]]:
+    """Ten queries with one GT window [0, 20] each (length 20: the 'middle' bucket only)."""
+    return [gt_record(k, [[0.0, 20.0]]) for k in KS]
+
+
+def exact_threshold_preds(ks: list[int] = KS) -> list[dict[str, Any]]:
+    """Query k predicts [0, k] (and a far miss after it)."""
+    return [{"qid": k, "pred_relevant_windows": [[0.0, float(k), 0.9], [80.0, 90.0, 0.1]]} for k in ks]
+
+
+# query k hits at every threshold j/20 <= k/20: R1@(j/20) = #{k >= j} / 10 = (20 - j) / 10
+EXPECTED_BY_THRESHOLD = {str(j / 20): 10.0 * (20 - j) for j in KS}
+
+
+def test_r1_and_map_at_exact_thresholds_end_to_end() -> None:
+    """IoUs exactly at each threshold count as hits in R1 and mAP: 100, 90, ..., 10; mAP's
+    average is their mean (55); the GT windows (length 20) are in the middle bucket only."""
+    report = score(exact_threshold_preds(), exact_threshold_gt()).to_dict()
+    assert report["full"]["MR-R1"] == EXPECTED_BY_THRESHOLD
+    expected_map = dict(EXPECTED_BY_THRESHOLD, average=55.0)
+    assert report["full"]["MR-mAP"] == expected_map
+    assert report["middle"]["MR-mAP"] == expected_map
+    assert "short" not in report and "long" not in report
+    assert report["brief"] == {
+        "MR-full-R1@0.5": 100.0, "MR-full-R1@0.7": 60.0, "MR-full-mAP": 55.0,
+        "MR-full-mAP@0.5": 100.0, "MR-full-mAP@0.75": 50.0, "MR-middle-mAP": 55.0,
+    }
+    extra = report["mrbench"]
+    # mIoU = mean(k / 20) = 145 / 200; R5 sees the same top pair as R1
+    assert extra["MR-full-mIoU"] == 72.5
+    assert extra["MR-full-R1@0.3"] == 100.0
+    assert (extra["MR-full-R5@0.3"], extra["MR-full-R5@0.5"], extra["MR-full-R5@0.7"]) == (100.0, 100.0, 60.0)
+    # dR1: alpha = 1 * (1 - (20 - k) / 100); at 0.3/0.5 all hit: 1 - 5.5 / 100; at 0.7 k >= 14
+    assert extra["MR-full-dR1@0.3"] == 94.5
+    assert extra["MR-full-dR1@0.5"] == 94.5
+    assert extra["MR-full-dR1@0.7"] == pytest.approx(57.9)
+    assert extra["n_queries"] == 10 and extra["n_missing"] == 0
+
+
+def test_buckets_split_queries_by_gt_length() -> None:
+    """A 10-s window (short, high bound inclusive) and a 40-s window (long) in two queries: each
+    bucket scores only its own query; the full block averages both."""
+    gt = [gt_record(1, [[0.0, 10.0]]), gt_record(2, [[0.0, 40.0]])]
+    preds = [{"qid": 1, "pred_relevant_windows": [[0.0, 10.0, 1.0]]},
+             {"qid": 2, "pred_relevant_windows": [[60.0, 70.0, 1.0]]}]
+    report = score(preds, gt).to_dict()
+    assert report["short"]["MR-mAP"]["average"] == 100.0
+    assert report["long"]["MR-mAP"]["average"] == 0.0
+    assert report["full"]["MR-R1"]["0.5"] == 50.0
+    assert "middle" not in report
+    assert report["brief"]["MR-short-mAP"] == 100.0 and report["brief"]["MR-long-mAP"] == 0.0
+
+
+def test_map_tie_between_adjacent_gt_windows_end_to_end() -> None:
+    """Issue 18's case: GT [0,10] and [10,20], predictions [0,20] (IoU 0.5 with both) then
+    [0,10]. The later window wins the tie, so both predictions are TPs: mAP@0.5 = 100."""
+    gt = [gt_record("a", [[0.0, 10.0], [10.0, 20.0]])]
+    preds = [{"qid": "a", "pred_relevant_windows": [[0.0, 20.0, 0.9], [0.0, 10.0, 0.8]]}]
+    report = score(preds, gt).to_dict()
+    assert report["full"]["MR-mAP"]["0.5"] == 100.0
+    # R1: top-1 [0, 20] against the first window (tie -> first), hull IoU 0.5
+    assert report["full"]["MR-R1"]["0.5"] == 100.0 and report["full"]["MR-R1"]["0.55"] == 0.0
+
+
+def test_missing_queries_raise_unless_allowed_and_then_score_zero() -> None:
+    """Without k = 19 the ground truth has a query with no prediction: an error, or with
+    ``allow_missing`` a zero for it (R1@0.95: 0, R1@0.5: 90) and ``n_missing`` 1."""
+    with pytest.raises(ValidationError, match="allow-missing"):
+        score(exact_threshold_preds(KS[:-1]), exact_threshold_gt())
+    report = score(exact_threshold_preds(KS[:-1]), exact_threshold_gt(), allow_missing=True).to_dict()
+    assert report["full"]["MR-R1"]["0.5"] == 90.0
+    assert report["full"]["MR-R1"]["0.95"] == 0.0
+    assert report["full"]["MR-mAP"]["0.5"] == 90.0
+    assert report["mrbench"]["n_missing"] == 1 and report["mrbench"]["n_queries"] == 10
+    assert report["mrbench"]["MR-full-mIoU"] == pytest.approx(100 * (145 - 19) / 200)
+
+
+def write_variant(directory: Path, regions: dict[int, list[list[float]]], gt: list[dict[str, Any]]) -> Path:
+    """A minimal masked-variant directory: manifest.json with each query's masked regions."""
+    directory.mkdir(parents=True)
+    (directory / "annotations").mkdir()
+    (directory / "annotations" / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in gt))
+    manifest = {"split": "val", "queries": {str(q): {"masked_windows": w} for q, w in regions.items()}}
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    return directory
+
+
+def test_spurious_block_with_allow_missing_by_hand(tmp_path: Path) -> None:
+    """Masked predictions identical to the main ones but without query 19 (allowed missing).
+    Hand values over the 10 GT queries (missing -> 0): Spurious-R1@0.5/0.7/0.9 = 9, 5, 1 of 10;
+    mAP@0.5 = 90, @0.75 = 40 (k in 15..18), mAP = 45 (sum over j of #{k <= 18, k >= j} / 100);
+    Ratio = 55 / 45; the top-1 agreement is 1 for the 9 present queries; every centre k / 2
+    lies exactly on the end of its masked region [0, k / 2] -> inside, the missing one is not."""
+    gt = exact_threshold_gt()
+    variant = write_variant(tmp_path / "variant", {k: [[0.0, k / 2]] for k in KS}, gt)
+    report = score(exact_threshold_preds(), gt, masked=[exact_threshold_preds(KS[:-1])],
+                   variant=variant, allow_missing=True).to_dict()
+    spurious = report["spurious"]
+    assert spurious["n_files"] == 1
+    assert spurious["brief"] == {
+        "Spurious-R1@0.5": 90.0, "Spurious-R1@0.7": 50.0, "Spurious-R1@0.9": 10.0,
+        "Spurious-mAP@0.5": 90.0, "Spurious-mAP@0.75": 40.0, "Spurious-mAP": 45.0,
+        "Ratio-mAP": 1.22, "Center-in-mask": 90.0, "Top1-IoU-orig-vs-masked": 90.0,
+    }
+    assert set(spurious["std"].values()) == {None}
+    assert spurious["per_file"][0]["Spurious-mAP"] == 45.0
+    assert report["brief"]["MR-full-mAP"] == 55.0
+
+
+def test_spurious_centre_outside_and_std_over_two_files(tmp_path: Path) -> None:
+    """Two masked files: the first as above, the second predicts far from every window
+    (R1 0, centre 85 outside [0, k/2]). Means of the two files; std with ddof = 1:
+    R1@0.5 = (90 + 0) / 2 = 45, std 0.9 / sqrt(2); the far file's spurious mAP is 0, so its
+    Ratio-mAP is undefined and the mean and std of the ratio are None."""
+    gt = exact_threshold_gt()
+    variant = write_variant(tmp_path / "variant", {k: [[0.0, k / 2]] for k in KS}, gt)
+    far = [{"qid": k, "pred_relevant_windows": [[80.0, 90.0, 0.9]]} for k in KS]
+    report = score(exact_threshold_preds(), gt, masked=[exact_threshold_preds(KS[:-1]), far],
+                   variant=variant, allow_missing=True).to_dict()
+    spurious = report["spurious"]
+    assert spurious["n_files"] == 2
+    assert spurious["brief"]["Spurious-R1@0.5"] == 45.0
+    assert spurious["std"]["Spurious-R1@0.5"] == pct(0.9 / math.sqrt(2))
+    assert spurious["brief"]["Center-in-mask"] == 45.0
+    assert spurious["brief"]["Ratio-mAP"] is None and spurious["std"]["Ratio-mAP"] is None
+    assert [f["Spurious-mAP"] for f in spurious["per_file"]] == [45.0, 0.0]
+    # top-1 agreement of the far file: [80, 90] vs [0, k] never overlap -> 0
+    assert spurious["per_file"][1]["Top1-IoU-orig-vs-masked"] == 0.0
+
+
+def test_spurious_without_variant_has_no_centre_in_mask() -> None:
+    """No manifest: the block has no Center-in-mask entry at all (not a zero)."""
+    report = score(exact_threshold_preds(), exact_threshold_gt(), masked=[exact_threshold_preds()]).to_dict()
+    assert "Center-in-mask" not in report["spurious"]["brief"]
+    assert report["spurious"]["brief"]["Ratio-mAP"] == 1.0
+
+
+def test_variant_gives_the_ground_truth_when_none_is_passed(tmp_path: Path) -> None:
+    """``variant=`` alone: the ground truth comes from the variant's annotations."""
+    gt = exact_threshold_gt()
+    variant = write_variant(tmp_path / "variant", {k: [[0.0, 1.0]] for k in KS}, gt)
+    report = score(exact_threshold_preds(), variant=variant).to_dict()
+    assert report["brief"]["MR-full-mAP"] == 55.0
+
+
+def test_variant_manifest_missing_a_query_is_an_error(tmp_path: Path) -> None:
+    """A manifest without a GT query's regions cannot give Center-in-mask: an error naming it."""
+    gt = exact_threshold_gt()
+    variant = write_variant(tmp_path / "variant", {k: [[0.0, 1.0]] for k in KS[1:]}, gt)
+    with pytest.raises(ValidationError, match="masked_windows"):
+        score(exact_threshold_preds(), gt, masked=[exact_threshold_preds()], variant=variant)
+    with pytest.raises(MrbenchError, match="variant directories"):
+        score(exact_threshold_preds(), gt, masked=[exact_threshold_preds()], variant=[variant, variant, variant])
+
+
+def highlight_gt() -> list[dict[str, Any]]:
+    """Three queries of 3 clips each (clip length 2): durations 7 and 7 (not multiples: 3.5
+    clips, floor 3) and 6. Labels per annotator: q1 clip 0 = (2, 3, 4); q2 clip 2 = (2, 2, 2);
+    q3 clip 1 = (4, 1, 1)."""
+    return [
+        gt_record(1, [[0.0, 2.0]], duration=7, relevant_clip_ids=[0], saliency_scores=[[2, 3, 4]]),
+        gt_record(2, [[4.0, 6.0]], duration=7, relevant_clip_ids=[2], saliency_scores=[[2, 2, 2]]),
+        gt_record(3, [[2.0, 4.0]], duration=6, relevant_clip_ids=[1], saliency_scores=[[4, 1, 1]]),
+    ]
+
+
+def test_highlights_with_partial_last_clip_and_argmax_past_the_end() -> None:
+    """q1 lists a 4th score (0.95, the argmax) for a clip the 7-s video does not have: it is
+    cut (AP unaffected) and its HIT@1 is a miss. q2's argmax is its last clip (2), a hit at
+    Fair. q3's argmax is clip 1.
+
+    Per level, AP per annotator (clip 0 / 2 / 1 ranked first where positive):
+      Fair  (>=2): q1 (1,1,1), q2 (1,1,1), q3 (1,0,0) -> mean 7/9;  HIT@1 (0, 1, 1) -> 2/3
+      Good  (>=3): q1 (0,1,1), q2 (0,0,0), q3 (1,0,0) -> 1/3;       HIT@1 (0, 0, 1) -> 1/3
+      VeryGood (>=4): q1 (0,0,1), q2 0, q3 (1,0,0)    -> 2/9;       HIT@1 (0, 0, 1) -> 1/3
+    A clip count rounded up would keep q1's 0.95 as a 4th (negative) clip: AP 1/2 there."""
+    preds = [
+        {"qid": 1, "pred_saliency_scores": [0.9, 0.1, 0.2, 0.95]},
+        {"qid": 2, "pred_saliency_scores": [0.1, 0.2, 0.9]},
+        {"qid": 3, "pred_saliency_scores": [0.1, 0.8, 0.3]},
+    ]
+    with pytest.warns(UserWarning, match="clip count"):
+        report = score(preds, highlight_gt()).to_dict()
+    assert report["brief"] == {
+        "HL-min-Fair-mAP": 77.78, "HL-min-Fair-Hit1": 66.67,
+        "HL-min-Good-mAP": 33.33, "HL-min-Good-Hit1": 33.33,
+        "HL-min-VeryGood-mAP": 22.22, "HL-min-VeryGood-Hit1": 33.33,
+    }
+    assert list(report["brief"]) == ["HL-min-Fair-mAP", "HL-min-Fair-Hit1", "HL-min-Good-mAP",
+                                     "HL-min-Good-Hit1", "HL-min-VeryGood-mAP", "HL-min-VeryGood-Hit1"]
+    assert "full" not in report
+
+
+def test_highlight_missing_query_scores_zero() -> None:
+    """With q3 missing (allowed), its AP and hit are 0: Fair mAP (1 + 1 + 0) / 3, HIT@1 1/3."""
+    preds = [
+        {"qid": 1, "pred_saliency_scores": [0.9, 0.1, 0.2]},
+        {"qid": 2, "pred_saliency_scores": [0.1, 0.2, 0.9]},
+    ]
+    report = score(preds, highlight_gt(), allow_missing=True).to_dict()
+    assert report["HL-min-Fair"] == {"HL-mAP": 66.67, "HL-Hit1": 66.67}
+
+
+def test_clip_count_is_the_floor_of_duration_over_clip_length() -> None:
+    """n_clips = int(duration / clip_len): 7 s -> 3 clips, 6 s -> 3, 1.9 s -> 0 at 2-s clips;
+    a relevant clip id 3 in a 7-s video is out of range."""
+    truth = load_ground_truth(highlight_gt())
+    assert truth.n_clips.tolist() == [3, 3, 3]
+    assert truth.saliency is not None and truth.saliency.shape == (3, 3, 3)
+    assert truth.saliency[0, 0].tolist() == [2.0, 3.0, 4.0]
+    assert truth.saliency[1, 2].tolist() == [2.0, 2.0, 2.0]
+    one_second = load_ground_truth(highlight_gt(), clip_len=1.0)
+    assert one_second.n_clips.tolist() == [7, 7, 6]
+    bad = gt_record(4, [[0.0, 2.0]], duration=7, relevant_clip_ids=[3], saliency_scores=[[1, 1, 1]])
+    with pytest.raises(ValidationError, match="below int"):
+        load_ground_truth([bad])
+
+
+def test_duplicate_qid_in_in_memory_ground_truth_is_an_error() -> None:
+    """A list of dicts or of Query objects with a repeated qid is rejected, naming the qid."""
+    records = [gt_record(5, [[0.0, 10.0]]), gt_record(6, [[0.0, 10.0]]), gt_record(5, [[20.0, 30.0]])]
+    with pytest.raises(ValidationError, match="duplicate qid") as info:
+        load_ground_truth(records)
+    assert info.value.qid == 5 and info.value.line == 3
+    queries = [Query.from_dict(r) for r in records]
+    with pytest.raises(ValidationError, match="duplicate qid"):
+        load_ground_truth(queries)
+    with pytest.raises(ValidationError, match="duplicate qid"):
+        score([{"qid": 5, "pred_relevant_windows": [[0, 10, 1]]}], records)
+
+
+def test_ground_truth_windows_and_padding() -> None:
+    """Windows padded per query with a mask; durations kept; an empty window list is refused."""
+    truth = load_ground_truth([gt_record(1, [[0.0, 10.0], [20.0, 30.0]]), gt_record(2, [[5.0, 6.0]], duration=50)])
+    assert truth.windows.tolist() == [[[0.0, 10.0], [20.0, 30.0]], [[5.0, 6.0], [0.0, 0.0]]]
+    assert truth.window_mask.tolist() == [[True, True], [True, False]]
+    assert truth.duration.tolist() == [100.0, 50.0]
+    assert truth.saliency is None
+    assert truth.index == {1: 0, 2: 1}
+    with pytest.raises(ValidationError):
+        load_ground_truth([])
+
+
+def binomial_quantile(n: int, p: float, level: float) -> tuple[int, float]:
+    """Smallest x with P(Bin(n, p) <= x) >= level, and the distance of the CDF on either side
+    of x from ``level`` (how far a sampled quantile is from flipping)."""
+    cdf = 0.0
+    for x in range(n + 1):
+        previous = cdf
+        cdf += math.comb(n, x) * p**x * (1 - p) ** (n - x)
+        if cdf >= level:
+            return x, min(cdf - level, level - previous)
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_bootstrap_interval_is_the_exact_95_percent_bootstrap_interval(seed: int) -> None:
+    """For a 0/1 metric with 25 ones among Q = 50 queries, a bootstrap replicate's mean is
+    Bin(50, 1/2) / 50 exactly, so the 2.5 % and 97.5 % percentiles are 18/50 and 32/50
+    (computed here from the binomial CDF, with a margin of > 6 sampling standard deviations at
+    20000 replicates). A 90 % interval would give [38, 62]; Q/(Q-1) scaling [36.73, 65.31]."""
+    n_queries, ones, n_boot = 50, 25, 20000
+    low, low_margin = binomial_quantile(n_queries, ones / n_queries, 0.025)
+    high, high_margin = binomial_quantile(n_queries, ones / n_queries, 0.975)
+    sigma = math.sqrt(0.025 * 0.975 / n_boot)
+    assert min(low_margin, high_margin) > 6 * sigma
+    values = np.array([1.0] * ones + [0.0] * (n_queries - ones))
+    intervals = bootstrap_intervals({"hit": values}, n_boot=n_boot, seed=seed)
+    assert intervals == {"hit": [100 * low / n_queries, 100 * high / n_queries]} == {"hit": [36.0, 64.0]}
+
+
+def test_bootstrap_level_and_shared_resamples() -> None:
+    """``level`` picks the percentiles (0.9 -> [38, 62] for the same distribution); every key
+    uses the same resamples, so a key and its complement have mirrored intervals."""
+    values = np.array([1.0] * 25 + [0.0] * 25)
+    ninety = bootstrap_intervals({"hit": values}, n_boot=20000, seed=0, level=0.9)
+    assert ninety == {"hit": [38.0, 62.0]}
+    both = bootstrap_intervals({"a": values, "b": 1.0 - values}, n_boot=500, seed=3)
+    assert both["a"][0] == pytest.approx(100 - both["b"][1])
+    assert both["a"][1] == pytest.approx(100 - both["b"][0])
+    assert bootstrap_intervals({}) == {}
+
+
+def test_bootstrap_replicates_resample_the_queries() -> None:
+    """A constant metric has a zero-width interval at its value; a metric over one query too."""
+    assert bootstrap_intervals({"c": np.full(30, 0.25)}, n_boot=200, seed=1) == {"c": [25.0, 25.0]}
+    assert bootstrap_intervals({"c": np.array([0.5])}, n_boot=50, seed=1) == {"c": [50.0, 50.0]}
+
+
+def test_score_ci_intervals_use_per_query_values() -> None:
+    """score(ci=True): the R1@0.5 of the exact-threshold case is 1 for every query, so its
+    interval is [100, 100]; R1@0.7 (6 of 10 hit) brackets 60 and stays inside [0, 100]."""
+    report = score(exact_threshold_preds(), exact_threshold_gt(), ci=True, n_boot=300, seed=2).to_dict()
+    intervals = report["intervals"]
+    assert intervals["MR-full-R1@0.5"] == [100.0, 100.0]
+    low, high = intervals["MR-full-R1@0.7"]
+    assert 0.0 <= low < 60.0 < high <= 100.0
+    assert intervals["MR-full-mIoU"][0] < 72.5 < intervals["MR-full-mIoU"][1]
+    assert {"MR-full-mAP", "MR-full-mAP@0.5", "MR-full-mAP@0.75", "MR-full-R5@0.7",
+            "MR-full-dR1@0.5", "MR-full-R1@0.3"} <= set(intervals)
+    assert intervals["MR-full-mAP@0.5"] == [100.0, 100.0]
+
+
+def test_pct_is_the_reference_rounding() -> None:
+    """``float(f"{100 * x:.2f}")``: half-way cases follow the binary value, not round-half-up."""
+    assert pct(0.5555) == 55.55
+    assert pct(2 / 3) == 66.67
+    assert pct(0.123449) == 12.34
+    assert pct(1.0) == 100.0
