@@ -5,6 +5,7 @@ Registry::
     create_model("qd_detr", preset="qvhighlights", t2v_layers=4)   # -> nn.Module
     list_models()                                                 # ["qd_detr", "tddetr", ...]
     resolve_config("tddetr", "charades_sta", {"train.lr": 1e-4})  # -> Config
+    load_release_checkpoint("qd_detr_official.ckpt")             # -> (nn.Module, Config)
 
 A model registers a builder ``Config -> nn.Module`` with :func:`register_model`, optionally with
 per-preset overrides applied on top of the base presets of :mod:`reference_models.core.config`.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,6 +113,18 @@ def build_model(config: Config) -> Any:
     return model
 
 
+def load_release_checkpoint(
+    path: str | os.PathLike[str], device: str = "cpu", overrides: dict[str, Any] | None = None,
+) -> tuple[Any, Config]:
+    """``(model, config)`` of an official release checkpoint (QD-DETR or TD-DETR ``.ckpt``:
+    ``{"model": state_dict, "opt": args, ...}``), in eval mode on ``device``; ``overrides``
+    change the config built from the official arguments. See :mod:`reference_models.core.release`."""
+    _load()
+    from reference_models.core.release import load_release_checkpoint as load
+
+    return load(path, device, overrides)
+
+
 def create_model(name: str, preset: str = "qvhighlights", **overrides: Any) -> Any:
     """Build model ``name`` with ``preset`` and overrides (``field=value`` or ``**{"section.field": v}``)."""
     return build_model(resolve_config(name, preset, overrides))
@@ -122,6 +136,7 @@ __all__ = [
     "create_model",
     "list_models",
     "list_presets",
+    "load_release_checkpoint",
     "register_model",
     "register_temporal",
     "resolve_config",

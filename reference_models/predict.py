@@ -8,20 +8,21 @@ score per clip), ready for ``mrbench score``.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from mrbench.errors import MrbenchError
 from mrbench.io import atomic_write_text
 from reference_models import build_model
-from reference_models.core.config import Config
+from reference_models.core.config import Config, apply_overrides
 from reference_models.core.data import MomentDataset, ResidentSplit, collate, move
 from reference_models.core.postprocess import to_windows
+from reference_models.core.release import is_release, model_from_release, read_checkpoint
 
 
 def resolve_device(name: str | None = None) -> torch.device:
@@ -50,19 +51,31 @@ def autocast_context(device: torch.device, dtype: torch.dtype | None) -> context
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 
-def load_checkpoint(path: str | os.PathLike[str], device: torch.device) -> tuple[torch.nn.Module, Config]:
-    """The model of a checkpoint written by the trainer (``best.pt`` or ``last.pt``), in eval mode."""
-    path = Path(path)
-    if not path.is_file():
-        raise MrbenchError(f"{path}: no such checkpoint")
+def load_checkpoint(
+    path: str | os.PathLike[str], device: torch.device, overrides: dict[str, Any] | None = None,
+) -> tuple[torch.nn.Module, Config]:
+    """The model of a checkpoint, in eval mode: one written by the trainer (``best.pt`` or
+    ``last.pt``) or a release ``.ckpt`` of a registered release format
+    (:mod:`reference_models.core.release`). ``overrides`` (``{"section.field": value}``) change
+    its config before the model is built (e.g. ``train.span_scale`` or
+    ``model.t2v_head_major_mask``). The file is read with ``weights_only=True``."""
+    state = read_checkpoint(path)
+    if is_release(state):
+        try:
+            model, config = model_from_release(state, overrides)
+        except MrbenchError as exc:
+            raise MrbenchError(f"{path}: {exc}") from None
+        return model.to(device), config
+    if not isinstance(state.get("config"), dict) or not isinstance(state.get("model"), dict):
+        raise MrbenchError(f"{path}: not an mrbench reference-model checkpoint nor a release checkpoint "
+                           "(expected the keys 'config' and 'model', or 'model' and 'opt')")
     try:
-        state = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=False)
-        config = Config.from_dict(state["config"])
-        weights = state["model"]
+        config = apply_overrides(Config.from_dict(state["config"]), overrides or {})
+        model = build_model(config)
+        model.load_state_dict(state["model"])
     except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-        raise MrbenchError(f"{path}: not an mrbench reference-model checkpoint ({exc})") from None
-    model = build_model(config)
-    model.load_state_dict(weights)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MrbenchError(f"{path}: does not load as an mrbench reference-model checkpoint ({reason[:200]})") from None
     return model.to(device).eval(), config
 
 
@@ -83,9 +96,10 @@ def iterate_batches(
 def predict_split(
     model: torch.nn.Module, dataset: MomentDataset, device: torch.device, batch_size: int = 128,
     autocast: torch.dtype | None = None, nms_thresh: float = -1.0, resident: ResidentSplit | None = None,
-    top_k: int = 10,
+    top_k: int = 10, span_scale: str = "clips", widen_short: bool = True,
 ) -> list[dict]:
-    """Prediction records (community format) for every query of ``dataset``."""
+    """Prediction records (community format) for every query of ``dataset``
+    (``span_scale``/``widen_short``: :func:`~reference_models.core.postprocess.to_windows`)."""
     was_training = model.training
     model.eval()
     records = []
@@ -104,7 +118,8 @@ def predict_split(
                 "query": record.query,
                 "vid": record.vid,
                 "pred_relevant_windows": to_windows(
-                    spans[row], scores[row], n, dataset.clip_len, record.duration, True, nms_thresh, top_k
+                    spans[row], scores[row], n, dataset.clip_len, record.duration, True, nms_thresh, top_k,
+                    span_scale, widen_short,
                 ),
                 "pred_saliency_scores": [round(float(s), 4) for s in saliency[row, :n]],
             })
@@ -120,11 +135,13 @@ def write_predictions(records: list[dict], out: str | os.PathLike[str]) -> None:
 def predict(
     checkpoint: str | os.PathLike[str], data: str | os.PathLike[str], split: str, out: str | os.PathLike[str],
     variant: str | os.PathLike[str] | None = None, device: str | None = None, batch_size: int | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Predict ``split`` of ``data`` (or of the masked ``variant`` directory; a directory of
-    ``seed*/`` variants gives one file per seed, ``<out stem>.seed<k>.jsonl``); returns the files."""
+    ``seed*/`` variants gives one file per seed, ``<out stem>.seed<k>.jsonl``) with an mrbench or
+    a release checkpoint (``overrides`` change its config); returns the files."""
     torch_device = resolve_device(device)
-    model, config = load_checkpoint(checkpoint, torch_device)
+    model, config = load_checkpoint(checkpoint, torch_device, overrides)
     autocast = amp_dtype(config.train.amp, torch_device)
     targets: list[tuple[Path, Path]] = []
     out = Path(out)
@@ -144,8 +161,9 @@ def predict(
             raise MrbenchError(
                 f"{root}: video features give {dataset.video_dim} dims, the checkpoint expects {config.model.video_dim}"
             )
-        records = predict_split(model, dataset, torch_device, batch_size or config.train.eval_batch_size,
-                                autocast, config.train.nms_thresh)
+        t = config.train
+        records = predict_split(model, dataset, torch_device, batch_size or t.eval_batch_size, autocast, t.nms_thresh,
+                                span_scale=t.span_scale, widen_short=t.widen_short)
         write_predictions(records, path)
         written.append(path)
     return written

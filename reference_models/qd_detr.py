@@ -13,7 +13,11 @@ Forward pass (competitors.md §2), masks True at valid tokens:
    videos encoded with the batch's texts rolled by one (sample i gets text i + 1).
 
 Differences from the release: the negative pass runs only the encoders (its decoder output was
-discarded) and only when training; it is batched with the positive pass as one 2B encoder call.
+discarded) and only when training (or when ``forward(batch, negatives=True)``); it is batched
+with the positive pass as one 2B encoder call. The text-to-video attention masks only the text
+padding; ``model.t2v_head_major_mask = true`` reproduces the release's head-major mask (a
+sample's outputs then depend on its batch-mates, see
+:func:`~reference_models.core.layers.head_major_mask`).
 """
 
 from __future__ import annotations
@@ -31,10 +35,19 @@ from reference_models.core.layers import (
     EncoderLayer,
     InputProjection,
     T2VEncoderLayer,
+    head_major_mask,
 )
 from reference_models.core.losses import SetCriterion
 from reference_models.core.matcher import HungarianMatcher
 from reference_models.core.position import sine_1d
+from reference_models.core.release import (
+    DETR_RULES,
+    TEXT_POSITION_TABLE,
+    ReleaseFormat,
+    detr_overrides,
+    detr_preset,
+    register_release,
+)
 from reference_models.core.span import cxw_to_xx, inverse_sigmoid
 
 
@@ -47,6 +60,8 @@ class QDDETR(nn.Module):
         m = config.model
         d = m.hidden
         self.hidden = d
+        self.nheads = m.nheads
+        self.head_major_mask = m.t2v_head_major_mask
         self.input_video = InputProjection(m.video_dim, d, m.input_layers, m.input_dropout)
         self.input_text = InputProjection(m.text_dim, d, m.input_layers, m.input_dropout)
         temporal = temporal_modules(m.temporal, m, m.t2v_layers) if m.temporal else [None] * m.t2v_layers
@@ -79,11 +94,15 @@ class QDDETR(nn.Module):
 
     def encode(
         self, video: torch.Tensor, video_mask: torch.Tensor, pos: torch.Tensor, text: torch.Tensor,
-        text_mask: torch.Tensor,
+        text_mask: torch.Tensor, groups: int = 1,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Clip memory ``[B, L, d]`` and saliency token ``[B, d]`` of projected inputs."""
+        """Clip memory ``[B, L, d]`` and saliency token ``[B, d]`` of projected inputs; ``groups``
+        equal parts of the batch are separate passes for the release's head-major mask."""
+        attn_mask = None
+        if self.head_major_mask:
+            attn_mask = head_major_mask(video_mask, text_mask, self.nheads, groups)
         for layer in self.t2v:
-            video = layer(video, video_mask, text, text_mask, pos)
+            video = layer(video, video_mask, text, text_mask, pos, attn_mask)
         batch = video.shape[0]
         seq = torch.cat([self.global_token.to(video.dtype).expand(batch, 1, -1), video], dim=1)
         seq_pos = torch.cat([self.global_pos.to(pos.dtype).expand(batch, 1, -1), pos], dim=1)
@@ -96,18 +115,21 @@ class QDDETR(nn.Module):
         """``<W1 M_t, W2 g> / sqrt(d)`` ``[B, L]``."""
         return (self.saliency_video(memory) * self.saliency_global(token).unsqueeze(1)).sum(-1) / math.sqrt(self.hidden)
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def forward(self, batch: dict[str, torch.Tensor], negatives: bool | None = None) -> dict[str, torch.Tensor]:
+        """Outputs (``docs/models.md``); ``negatives`` (default: in training) adds
+        ``saliency_neg``, the scores with the batch's texts rolled by one."""
+        negatives = self.training if negatives is None else negatives
         video_mask = batch["video_mask"].bool()
         text_mask = batch["text_mask"].bool()
         video = self.input_video(batch["video"])
         text = self.input_text(batch["text"])
         pos = sine_1d(video_mask, self.hidden).to(video.dtype)
         batch_size = video.shape[0]
-        if self.training:
+        if negatives:
             memory, token = self.encode(
                 video.repeat(2, 1, 1), video_mask.repeat(2, 1), pos.repeat(2, 1, 1),
                 torch.cat([text, text.roll(-1, dims=0)], dim=0),
-                torch.cat([text_mask, text_mask.roll(-1, dims=0)], dim=0),
+                torch.cat([text_mask, text_mask.roll(-1, dims=0)], dim=0), groups=2,
             )
             memory, memory_neg = memory[:batch_size], memory[batch_size:]
             token, token_neg = token[:batch_size], token[batch_size:]
@@ -120,7 +142,7 @@ class QDDETR(nn.Module):
             "all_spans": spans,
             "saliency": self.saliency(memory, token),
         }
-        if self.training:
+        if negatives:
             out["saliency_neg"] = self.saliency(memory_neg, token_neg)
         return out
 
@@ -138,3 +160,17 @@ class QDDETR(nn.Module):
 @register_model("qd_detr")
 def build(config: Config) -> QDDETR:
     return QDDETR(config)
+
+
+def _is_qd_detr(keys: frozenset[str], args: object) -> bool:
+    return ({"global_rep_token", "class_embed.weight", "transformer.t2v_encoder.layers.0.self_attn.in_proj_weight"} <= keys
+            and "video_embed.weight" not in keys and "global_rep_token_txt" not in keys)
+
+
+#: wjun0830/QD-DETR release checkpoints (``enc_layers`` sets both the T2V stack and the encoder)
+RELEASE = register_release(ReleaseFormat(
+    name="qd_detr", model="qd_detr", detect=_is_qd_detr,
+    overrides=lambda args: {**detr_overrides(args), "model.t2v_layers": int(args["enc_layers"]),
+                            "model.enc_layers": int(args["enc_layers"])},
+    rules=DETR_RULES, preset=detr_preset, unused=TEXT_POSITION_TABLE,
+))

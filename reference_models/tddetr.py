@@ -34,6 +34,16 @@ from torch import nn
 
 from reference_models import register_model, register_temporal
 from reference_models.core.config import Config, ModelConfig
+from reference_models.core.release import (
+    DETR_RULES,
+    TEXT_POSITION_TABLE,
+    ReleaseFormat,
+    Rule,
+    detr_overrides,
+    detr_preset,
+    linear_layer_key,
+    register_release,
+)
 from reference_models.core.tdem import TDEM, new_start_token
 from reference_models.core.vsdc import VSDC
 from reference_models.qd_detr import QDDETR
@@ -58,7 +68,9 @@ class TDDETR(QDDETR):
                     seed=config.train.seed * 1_000_003 + rank)
 
 
-_COMMON = {"model.temporal": "tdem", "train.batch_size": 16}
+# the release: TDEM on x + pos; 32-slot batches of the doubled epoch (about 16 originals + 16
+# independent anchors, each anchor giving a pair: about 48 samples per step)
+_COMMON = {"model.temporal": "tdem", "model.temporal_uses_pos": True, "train.batch_size": 32, "vsdc.slots": True}
 
 PRESETS = {
     "qvhighlights": {
@@ -74,9 +86,10 @@ PRESETS = {
         "train.epochs": 100, "train.lr": 2e-4, "train.lr_drop": 400,
         "loss.span": 10.0, "loss.giou": 1.0, "loss.label": 4.0, "loss.saliency": 4.0,
         "loss.cost_span": 10.0, "loss.cost_giou": 1.0, "loss.cost_class": 4.0,
+        "vsdc.exclude_above": 0.9,  # the release's near-duplicate filter off QVHighlights
     },
-    # half the batch as anchors: the original's 1:1 mix of originals and synthesized samples
-    "tiny": {**_COMMON, "train.batch_size": 8, "train.epochs": 2,
+    # half the batch as anchors (a 1:1 mix of originals and synthesized samples); TDEM on x
+    "tiny": {"model.temporal": "tdem", "train.batch_size": 8, "train.epochs": 2,
              "vsdc.anchor_fraction": 0.5, "vsdc.keep_originals": False},
 }
 
@@ -84,3 +97,33 @@ PRESETS = {
 @register_model("tddetr", presets=PRESETS)
 def build(config: Config) -> TDDETR:
     return TDDETR(config)
+
+
+def _is_td_detr(keys: frozenset[str], args: object) -> bool:
+    return "video_embed.weight" in keys and "transformer.t2v_encoder.layers.0.self_attn_flow.in_proj_weight" in keys
+
+
+def _release_overrides(args: dict) -> dict:
+    """QD-DETR's options plus TDEM (on x + pos, as trained) and the release's VSDC settings."""
+    out = {**detr_overrides(args), "model.t2v_layers": int(args["enc_layers"]), "model.enc_layers": int(args["enc_layers"]),
+           "model.temporal": "tdem", "model.temporal_uses_pos": True, "model.beta": float(args["beta"]),
+           "vsdc.alpha": float(args.get("alpha", 0.7)), "vsdc.strategy": str(args.get("sample_strategy", "sim")),
+           "vsdc.slots": True}
+    if str(args.get("dset_name", "hl")) != "hl":
+        out["vsdc.exclude_above"] = 0.9
+    return out
+
+
+#: xyangzhou/TD-DETR release checkpoints: QD-DETR's layout plus each T2V layer's ``self_attn_flow``
+#: and ``flow_proj`` (TDEM) and the shared start token ``video_embed.weight`` ([1, D])
+RELEASE = register_release(ReleaseFormat(
+    name="tddetr", model="tddetr", detect=_is_td_detr, overrides=_release_overrides,
+    rules=(
+        Rule(r"t2v\.\d+\.temporal\.start_token", "video_embed.weight", reshape=True),
+        Rule(r"t2v\.(\d+)\.temporal\.attn\.(.+)", r"transformer.t2v_encoder.layers.\1.self_attn_flow.\2"),
+        Rule(r"t2v\.(\d+)\.temporal\.flow_mlp\.(\d+)\.(weight|bias)",
+             lambda m: linear_layer_key(f"transformer.t2v_encoder.layers.{m[1]}.flow_proj", int(m[2]), m[3])),
+        *DETR_RULES,
+    ),
+    preset=detr_preset, unused=TEXT_POSITION_TABLE,
+))

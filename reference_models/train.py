@@ -1,8 +1,11 @@
 """The trainer shared by every reference model.
 
 * AdamW (``lr``, ``weight_decay``) on all parameters, StepLR (x ``lr_gamma`` every ``lr_drop``
-  epochs), gradient clipping at ``grad_clip`` (max norm), AMP (bf16 on CUDA by default; fp16 with
-  a gradient scaler), optional ``torch.compile``.
+  epochs), gradient clipping at ``grad_clip`` (max norm), ``train.amp`` (``off``: fp32 with TF32
+  matmuls on CUDA, the dataset presets' default; ``auto``/``bf16``: bf16 autocast on CUDA; ``fp16``
+  with a gradient scaler), optional ``torch.compile``.
+* The training and selection splits must not share a query or a video (``train.allow_split_overlap``
+  accepts it and flags the run: ``split_overlap`` in its best record, ``best.pt`` and log).
 * Epoch order: a permutation from ``(seed, epoch)``; a global batch of ``batch_size`` queries is
   split into contiguous per-rank parts under DDP (``torchrun``; NCCL on CUDA, gloo on CPU). Label
   sampling uses a generator seeded by ``(seed, epoch, rank)``; dropout uses the global RNG.
@@ -39,6 +42,7 @@ from mrbench.io import atomic_write_bytes, atomic_write_text
 from reference_models import build_model
 from reference_models.core.config import SECTIONS, Config
 from reference_models.core.data import MomentDataset, ResidentSplit, collate, move, sample_labels
+from reference_models.core.vsdc import ANCHOR_KEY
 from reference_models.predict import amp_dtype, autocast_context, predict_split, resolve_device
 
 BatchAugment = Callable[[dict], dict]
@@ -137,7 +141,7 @@ class Trainer:
         if self.device.type == "cpu":
             torch.use_deterministic_algorithms(True, warn_only=True)
         else:
-            torch.set_float32_matmul_precision("high")  # TF32 for the few fp32 matmuls left under AMP
+            torch.set_float32_matmul_precision("high")  # TF32 matmuls in fp32 (and for those left under AMP)
 
         self.train_set = MomentDataset(self.data_dir, t.train_split, self.config.data)
         if not self.train_set.has_labels:
@@ -151,6 +155,7 @@ class Trainer:
         elif t.eval_split and self.main:
             warnings.warn(f"{self.data_dir} has no split {t.eval_split!r}: no model selection, best.pt = the last epoch",
                           stacklevel=2)
+        self.split_overlap = self._check_split_overlap()
         d = self.config.data
         d.video_types = list(self.train_set.video_types)
         d.clip_len = self.train_set.clip_len
@@ -188,6 +193,28 @@ class Trainer:
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.out / "config.json", json.dumps(self.config.to_dict(), indent=2) + "\n")
+
+    def _check_split_overlap(self) -> dict[str, Any] | None:
+        """Queries and videos shared by the training and selection splits: an error unless
+        ``train.allow_split_overlap``, then a record that flags the run (``None`` when disjoint)."""
+        if self.eval_set is None:
+            return None
+        t = self.config.train
+        queries = {r.qid for r in self.train_set.records} & {r.qid for r in self.eval_set.records}
+        videos = {r.vid for r in self.train_set.records} & {r.vid for r in self.eval_set.records}
+        if not queries and not videos:
+            return None
+        what = f"{len(queries)} queries and {len(videos)} videos"
+        if not t.allow_split_overlap:
+            raise MrbenchError(
+                f"training split {t.train_split!r} and selection split {t.eval_split!r} share {what}: the model "
+                f"would be selected on training data; train on a split disjoint from {t.eval_split!r} (e.g. "
+                "train.train_split=train_minus_val on Charades-STA) or set train.allow_split_overlap=true (the run "
+                "is then flagged)")
+        if self.main:
+            warnings.warn(f"selection split {t.eval_split!r} shares {what} with training split {t.train_split!r} "
+                          "(train.allow_split_overlap): this run is flagged", stacklevel=2)
+        return {"train_split": t.train_split, "eval_split": t.eval_split, "queries": len(queries), "videos": len(videos)}
 
     def _split_bytes(self) -> int:
         """Upper bound of the padded float32 train + eval splits' video features."""
@@ -230,23 +257,30 @@ class Trainer:
         self.best = dict(state["best"])
         _set_rng_state(state["rng"], self.device)
 
-    def _batches(self, epoch: int) -> tuple[list[torch.Tensor], Any]:
+    def _batches(self, epoch: int) -> tuple[list[torch.Tensor], Any, list[torch.Tensor] | None]:
+        """This epoch's row indices, batches and, for an augmentation with ``slots`` (VSDC's
+        release composition), which rows were drawn as anchor slots: the epoch is then ``2N``
+        slots, slot ``i < N`` = query ``i`` as an anchor, slot ``N + i`` = query ``i`` as is."""
         t = self.config.train
-        indices = epoch_batches(len(self.train_set), t.batch_size, t.seed, epoch, self.rank, self.world)
+        n = len(self.train_set)
+        slots = bool(getattr(self.batch_augment, "slots", False))
+        indices = epoch_batches(2 * n if slots else n, t.batch_size, t.seed, epoch, self.rank, self.world)
+        anchors = [i < n for i in indices] if slots else None
+        indices = [i % n for i in indices]
         if self.train_resident is not None:
-            return indices, (self.train_resident.batch(i) for i in indices)
+            return indices, (self.train_resident.batch(i) for i in indices), anchors
         loader = torch.utils.data.DataLoader(
             self.train_set, batch_sampler=[i.tolist() for i in indices], collate_fn=collate,
             num_workers=t.num_workers, pin_memory=self.device.type == "cuda",
         )
-        return indices, (move(b, self.device) for b in loader)
+        return indices, (move(b, self.device) for b in loader), anchors
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         """One epoch; returns the mean of each loss term over its steps (averaged over ranks)."""
         t = self.config.train
         self.model.train()
         generator = torch.Generator(device=self.device).manual_seed(t.seed * 100003 + epoch * 1009 + self.rank)
-        indices, batches = self._batches(epoch)
+        indices, batches, anchors = self._batches(epoch)
         sums: dict[str, torch.Tensor] = {}
         samples = 0
         progress = None
@@ -256,6 +290,8 @@ class Trainer:
             progress = tqdm(total=len(indices), desc=f"epoch {epoch}", leave=False, dynamic_ncols=True)
         for step, batch in enumerate(batches):
             batch = sample_labels(batch, self.config.data.max_windows, generator)
+            if anchors is not None:
+                batch[ANCHOR_KEY] = anchors[step].to(self.device)
             if self.batch_augment is not None:
                 batch = self.batch_augment(batch)
             samples += int(batch["video"].shape[0])
@@ -292,9 +328,10 @@ class Trainer:
         from mrbench.scoring import score
 
         assert self.eval_set is not None
+        t = self.config.train
         records = predict_split(
-            self.module, self.eval_set, self.device, self.config.train.eval_batch_size, self.autocast,
-            self.config.train.nms_thresh, self.eval_resident,
+            self.module, self.eval_set, self.device, t.eval_batch_size, self.autocast, t.nms_thresh,
+            self.eval_resident, span_scale=t.span_scale, widen_short=t.widen_short,
         )
         report = score(records, gt=self.eval_set.dir.annotation_path(self.eval_set.split), clip_len=self.eval_set.clip_len)
         return dict(report.brief), records
@@ -331,6 +368,8 @@ class Trainer:
                     value = metrics[t.select_metric]
                     if not self.best or value > self.best["value"]:
                         self.best = {"epoch": epoch, "metric": t.select_metric, "value": value}
+                        if self.split_overlap:
+                            self.best["split_overlap"] = self.split_overlap
                         improved = True
                         atomic_write_text(
                             self.out / f"best_{t.eval_split}_preds.jsonl", "".join(json.dumps(r) + "\n" for r in records)

@@ -56,11 +56,20 @@ def train_reference(model: str, data: str, out: str, preset: str, overrides: tup
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="predictions JSONL")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N")
 @click.option("--batch-size", default=None, type=int, help="default: the run's eval batch size")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="config override, e.g. model.t2v_head_major_mask=true")
 def predict(checkpoint: str, data: str, split: str, variant: str | None, out: str, device: str | None,
-            batch_size: int | None) -> None:
-    """Write community-format predictions (top-10 windows, per-clip saliency) for SPLIT."""
+            batch_size: int | None, overrides: tuple[str, ...]) -> None:
+    """Write community-format predictions (top-10 windows, per-clip saliency) for SPLIT.
+
+    CHECKPOINT is a run's best.pt/last.pt or a release checkpoint of QD-DETR or TD-DETR (the
+    official .ckpt: {"model": state_dict, "opt": args}); its config is built from the official
+    arguments (docs/models.md, "Release checkpoints").
+    """
     _need_torch()
+    from reference_models.core.config import parse_overrides
     from reference_models.predict import predict as run
 
-    for path in run(checkpoint, data, split, out, variant=variant, device=device, batch_size=batch_size):
+    for path in run(checkpoint, data, split, out, variant=variant, device=device, batch_size=batch_size,
+                    overrides=parse_overrides(list(overrides))):
         click.echo(str(path))

@@ -62,6 +62,17 @@ class DatasetSpec:
     def split_names(self) -> list[str]:
         return list(self.splits)
 
+    def selection_train_split(self, selection: str = "val") -> str:
+        """The split to train on when selecting models on ``selection``: when ``selection`` is
+        carved from a split, what remains of that split (Charades-STA: ``train_minus_val``),
+        else ``train``."""
+        carved = self.splits.get(selection)
+        if isinstance(carved, DerivedSplit) and carved.take:
+            for name, split in self.splits.items():
+                if split == DerivedSplit(carved.source, carved.fraction, carved.seed, take=False):
+                    return name
+        return "train"
+
 
 _PUBLISHED_VIDEO = {"slowfast_features": 2304, "clip_features": 512}
 _PUBLISHED_TEXT = {"clip_text_features": 512}

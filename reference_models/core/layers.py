@@ -10,7 +10,9 @@ All layers are batch-first (``[B, L, D]``) and post-norm; masks are True at *val
       out = LN2(h + Dropout(FFN(LN1(h))))              FFN: D -> F -> D with the activation
 
   ``temporal`` (e.g. TD-DETR's TDEM) is called as ``temporal(x, video_mask, text, text_mask,
-  pos=pos or None)`` and returns the tokens that replace ``x`` on the residual path.
+  pos=pos or None, attn_mask=attn_mask)`` and returns the tokens that replace ``x`` on the
+  residual path. ``attn_mask`` (optional, ``[B * nhead, L, T]``, True = blocked) is an extra
+  attention mask; :func:`head_major_mask` builds the release's.
 * :class:`EncoderLayer`: standard post-norm self-attention layer (pos added to queries and keys).
 * :class:`AnchorDecoder` / :class:`AnchorDecoderLayer`: DAB-DETR-style decoder on (center, width)
   anchors with conditional spatial queries, width-modulated attention and iterative refinement.
@@ -78,6 +80,19 @@ class FeedForward(nn.Module):
         return self.linear2(self.dropout(self.activation(self.linear1(x))))
 
 
+def head_major_mask(video_mask: torch.Tensor, text_mask: torch.Tensor, nhead: int, groups: int = 1) -> torch.Tensor:
+    """The release's text-to-video attention mask ``[B * nhead, L, T]`` (True = blocked).
+
+    The release blocks (padded clip, padded token) pairs and expands the ``[B, L, T]`` mask with
+    ``.repeat(nhead, 1, 1)``, i.e. head-major, where attention reads index ``b * nhead + h``: head
+    h of sample b gets the mask of sample ``(b * nhead + h) mod B``, so valid clips lose the text
+    tokens that are padded in a batch-mate. ``groups`` splits the batch into that many equal
+    parts expanded separately (the release ran its positive and negative passes as separate
+    batches)."""
+    blocked = (~video_mask.bool())[:, :, None] & (~text_mask.bool())[:, None, :]
+    return torch.cat([part.repeat(nhead, 1, 1) for part in blocked.chunk(groups)])
+
+
 class T2VEncoderLayer(nn.Module):
     """Text-to-video cross-attention layer (module docstring), with an optional ``temporal``
     module on the residual path; ``temporal_uses_pos`` passes the video position encoding to it."""
@@ -98,12 +113,14 @@ class T2VEncoderLayer(nn.Module):
 
     def forward(
         self, video: torch.Tensor, video_mask: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor,
-        pos: torch.Tensor,
+        pos: torch.Tensor, attn_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        attn = self.cross_attn(video + pos, text, text, key_padding_mask=~text_mask, need_weights=False)[0]
+        attn = self.cross_attn(video + pos, text, text, key_padding_mask=~text_mask, attn_mask=attn_mask,
+                               need_weights=False)[0]
         residual = video
         if self.temporal is not None:
-            residual = self.temporal(video, video_mask, text, text_mask, pos=pos if self.temporal_uses_pos else None)
+            residual = self.temporal(video, video_mask, text, text_mask, pos=pos if self.temporal_uses_pos else None,
+                                     attn_mask=attn_mask)
         h = residual + self.dropout1(attn)
         return self.norm2(h + self.dropout2(self.ffn(self.norm1(h))))
 

@@ -1,9 +1,12 @@
 """From normalised span predictions to the community prediction format.
 
 For one query with ``n`` clips of ``clip_len`` seconds and video ``duration``:
-``[s, e] = xx * n * clip_len`` (the length the spans were normalised by in training), clipped to
-``[0, duration]``; with ``round_to_clip`` both ends are rounded to the nearest clip multiple and
-a window shorter than one clip is widened to one clip (kept inside ``[0, duration]``). Windows are
+``[s, e] = xx * n * clip_len`` (the length the spans were normalised by in training; with
+``span_scale = "duration"``, the release's ``xx * duration``), clipped to ``[0, duration]``; with
+``round_to_clip`` both ends are rounded to the nearest clip multiple and, with ``widen_short``, a
+window shorter than one clip is widened to one clip (kept inside ``[0, duration]``; the release
+keeps it, possibly empty). The release clips to ``[0, 150]`` s (QVHighlights, Charades-STA)
+rather than to the duration; the two agree on QVHighlights' 150-s videos. Windows are
 sorted by score (stable), optionally thinned by temporal NMS (drop a window whose IoU with a
 higher-scored kept window exceeds ``nms_thresh``), and the first ``top_k`` are kept.
 """
@@ -11,6 +14,9 @@ higher-scored kept window exceeds ``nms_thresh``), and the first ``top_k`` are k
 from __future__ import annotations
 
 import numpy as np
+
+#: ``span_scale`` values: the clip-feature length (mrbench) or the video's duration (the release)
+SPAN_SCALES = ("clips", "duration")
 
 
 def temporal_nms(windows: np.ndarray, thresh: float) -> np.ndarray:
@@ -31,16 +37,21 @@ def temporal_nms(windows: np.ndarray, thresh: float) -> np.ndarray:
 
 def to_windows(
     spans: np.ndarray, scores: np.ndarray, n_clips: int, clip_len: float, duration: float,
-    round_to_clip: bool = True, nms_thresh: float = -1.0, top_k: int = 10,
+    round_to_clip: bool = True, nms_thresh: float = -1.0, top_k: int = 10, span_scale: str = "clips",
+    widen_short: bool = True,
 ) -> list[list[float]]:
     """``[[start, end, score], ...]`` in seconds, best first, from normalised xx ``spans [Q, 2]``."""
-    seconds = np.asarray(spans, dtype=np.float64) * (n_clips * clip_len)
+    if span_scale not in SPAN_SCALES:
+        raise ValueError(f"span_scale must be one of {', '.join(SPAN_SCALES)}, got {span_scale!r}")
+    length = duration if span_scale == "duration" else n_clips * clip_len
+    seconds = np.asarray(spans, dtype=np.float64) * length
     seconds = np.clip(seconds, 0.0, duration)
     if round_to_clip:
         seconds = np.round(seconds / clip_len) * clip_len
-        short = seconds[:, 1] - seconds[:, 0] < clip_len
-        seconds[short, 1] = np.minimum(seconds[short, 0] + clip_len, duration)
-        seconds[short, 0] = np.maximum(seconds[short, 1] - clip_len, 0.0)
+        if widen_short:
+            short = seconds[:, 1] - seconds[:, 0] < clip_len
+            seconds[short, 1] = np.minimum(seconds[short, 0] + clip_len, duration)
+            seconds[short, 0] = np.maximum(seconds[short, 1] - clip_len, 0.0)
         seconds = np.clip(seconds, 0.0, duration)
     order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
     seconds, scores = seconds[order], np.asarray(scores)[order]

@@ -65,8 +65,11 @@ class TDEM(nn.Module):
         text: torch.Tensor,
         text_mask: torch.Tensor,
         pos: torch.Tensor | None = None,
+        attn_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``beta * video + (1 - beta) * a_dyn`` [B, L, D]; masks are 1/True at valid tokens.
+        """``beta * video + (1 - beta) * a_dyn`` [B, L, D]; masks are 1/True at valid tokens;
+        ``attn_mask`` is an optional extra mask of the text attention (``[B * nhead, L, T]``,
+        True = blocked, e.g. the release's head-major mask).
 
         Padded video positions are set to ``video`` itself (their dynamics are meaningless).
         """
@@ -74,7 +77,8 @@ class TDEM(nn.Module):
             return video
         source = video if pos is None else video + pos
         dyn = self.flow_mlp(self.dynamics(source))
-        a_dyn = self.attn(dyn, text, text, key_padding_mask=~text_mask.bool(), need_weights=False)[0]
+        a_dyn = self.attn(dyn, text, text, key_padding_mask=~text_mask.bool(), attn_mask=attn_mask,
+                          need_weights=False)[0]
         mixed = self.beta * video + (1.0 - self.beta) * a_dyn
         return torch.where(video_mask.bool().unsqueeze(-1), mixed, video)
 

@@ -52,6 +52,8 @@ import torch
 from reference_models.core.config import VSDCConfig
 
 STRATEGIES = ("sim", "dissim", "mix", "random")
+#: batch key of the release composition (``vsdc.slots``): True at the rows drawn as anchor slots
+ANCHOR_KEY = "vsdc_anchor"
 
 
 # --------------------------------------------------------------------------------------------
@@ -81,11 +83,14 @@ def pair_similarity(
 
 
 def eligible_partners(video_id: torch.Tensor, exclude_above: float | None = None,
-                      sim: torch.Tensor | None = None) -> torch.Tensor:
-    """[B, B] bool: row b may partner row a when b != a, ``video_id[b] != video_id[a]`` and
-    (optionally) ``sim[a, b] <= exclude_above`` (a near-duplicate filter like the original's
-    0.9 on non-QVHighlights data)."""
-    ok = video_id[:, None] != video_id[None, :]
+                      sim: torch.Tensor | None = None, same_video: bool = False) -> torch.Tensor:
+    """[B, B] bool: row b may partner row a when b != a, ``video_id[b] != video_id[a]`` (unless
+    ``same_video``, the release's rule) and (optionally) ``sim[a, b] <= exclude_above`` (the
+    release's 0.9 near-duplicate filter on non-QVHighlights data)."""
+    if same_video:
+        ok = ~torch.eye(len(video_id), dtype=torch.bool, device=video_id.device)
+    else:
+        ok = video_id[:, None] != video_id[None, :]
     if exclude_above is not None:
         if sim is None:
             raise ValueError("exclude_above needs the similarity matrix")
@@ -283,6 +288,11 @@ class VSDC:
         self.generator: torch.Generator | None = None
         self._pending: torch.Tensor | None = None
 
+    @property
+    def slots(self) -> bool:
+        """The trainer draws the release's 2N-slot batches and marks the anchor rows."""
+        return self.config.slots
+
     # -- RNG state ------------------------------------------------------------------------------
     def _generator(self, device: torch.device) -> torch.Generator:
         if self.generator is None or self.generator.device != device:
@@ -304,30 +314,44 @@ class VSDC:
     # -- the augmentation ----------------------------------------------------------------------
     def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         c = self.config
+        slot_anchor = batch.get(ANCHOR_KEY)
+        if slot_anchor is not None:
+            batch = {k: v for k, v in batch.items() if k != ANCHOR_KEY}
         mask = batch["video_mask"].bool()
         size = mask.shape[0]
-        n_anchors = int(round(c.anchor_fraction * size))
-        if size < 2 or n_anchors == 0:
-            return batch
         device = mask.device
+        if slot_anchor is not None:
+            slot_anchor = slot_anchor.bool().to(device)
+            n_anchors = int(slot_anchor.sum())
+        else:
+            n_anchors = int(round(c.anchor_fraction * size))
+        if size < 2 or n_anchors == 0:
+            return self._originals_only(batch, slot_anchor)
         gen = self._generator(device)
         lengths = mask.sum(1)
-        anchors = torch.randperm(size, generator=gen, device=device)[:n_anchors].sort().values
+        if slot_anchor is not None:
+            anchors = slot_anchor.nonzero().squeeze(1)
+        else:
+            anchors = torch.randperm(size, generator=gen, device=device)[:n_anchors].sort().values
         sim = None
         if c.strategy != "random" or c.exclude_above is not None:
             sim = pair_similarity(batch["video"], mask, self.sources, c.topk)
-        eligible = eligible_partners(batch["video_id"], c.exclude_above, sim)
+        eligible = eligible_partners(batch["video_id"], c.exclude_above, sim, c.same_video_partners)
+        if slot_anchor is not None:
+            eligible = eligible & slot_anchor[None, :]  # the release pairs anchors with anchors
         partner = choose_partners(anchors, eligible, c.strategy, gen, sim)
         paired = partner >= 0
         anchors, partner = anchors[paired], partner[paired]
-        if c.keep_originals:
+        if slot_anchor is not None:
+            originals = (~slot_anchor).nonzero().squeeze(1)
+        elif c.keep_originals:
             originals = torch.arange(size, device=device)
         else:
             keep = torch.ones(size, dtype=torch.bool, device=device)
             keep[anchors] = False
             originals = keep.nonzero().squeeze(1)
         if len(anchors) == 0:
-            return batch
+            return self._originals_only(batch, slot_anchor)
 
         start, end = self._gt_blocks(batch, lengths)
         n_pairs = len(anchors)
@@ -337,6 +361,16 @@ class VSDC:
         lay = plan_layouts(lengths, start, end, target, other, other_first, gen, c.alpha,
                            (c.jitter_low, c.jitter_high), c.min_count)
         return self._assemble(batch, originals, target, lay, start, end, gen)
+
+    @staticmethod
+    def _originals_only(batch: dict[str, torch.Tensor], slot_anchor: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """The batch unchanged, less its anchor slots (a slot batch whose anchors found no partner)."""
+        if slot_anchor is None or not slot_anchor.any() or slot_anchor.all():
+            return batch
+        keep = (~slot_anchor).nonzero().squeeze(1)
+        size = slot_anchor.shape[0]
+        return {k: v.index_select(0, keep) if torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == size else v
+                for k, v in batch.items()}
 
     def _gt_blocks(self, batch: dict[str, torch.Tensor], lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Ground-truth block per row: the clips of every sampled window and every relevant clip."""

@@ -25,12 +25,15 @@ CLIP_LEN = 2.0
 
 def make_dataset(
     root: Path, splits: dict[str, int], seed: int = 0, concepts: int = 6, min_clips: int = 12,
-    max_clips: int = 20, scores: bool = True, windows: int = 1,
+    max_clips: int = 20, scores: bool = True, windows: int = 1, video_dims: dict[str, int] | None = None,
+    text_dim: int = TEXT_DIM,
 ) -> Path:
-    """Write a dataset directory with ``splits = {name: n_queries}``; returns ``root``."""
+    """Write a dataset directory with ``splits = {name: n_queries}`` (feature sizes
+    ``video_dims``, default :data:`VIDEO_DIMS`, and ``text_dim``); returns ``root``."""
+    video_dims = dict(video_dims or VIDEO_DIMS)
     rng = np.random.default_rng(seed)
-    video_dirs = {t: rng.normal(size=(concepts, d)) for t, d in VIDEO_DIMS.items()}
-    text_dirs = rng.normal(size=(concepts, TEXT_DIM))
+    video_dirs = {t: rng.normal(size=(concepts, d)) for t, d in video_dims.items()}
+    text_dirs = rng.normal(size=(concepts, text_dim))
     store = FeatureStore(root / "features")
     directory = DatasetDir(root)
     qid = 0
@@ -48,11 +51,11 @@ def make_dataset(
             inside = np.zeros(length, dtype=bool)
             for s, e in spans:
                 inside[s:e] = True
-            for t, d in VIDEO_DIMS.items():
+            for t, d in video_dims.items():
                 feats = rng.normal(size=(length, d)) * 0.5
                 feats[inside] += 2.0 * video_dirs[t][concept]
                 store.write_video(t, vid, feats.astype(np.float32))
-            tokens = rng.normal(size=(int(rng.integers(4, 9)), TEXT_DIM)) * 0.3 + text_dirs[concept]
+            tokens = rng.normal(size=(int(rng.integers(4, 9)), text_dim)) * 0.3 + text_dirs[concept]
             store.write_text(qid, tokens.astype(np.float32))
             record = Query(
                 qid=qid, query=f"concept {concept}", vid=vid, duration=length * CLIP_LEN,
@@ -67,8 +70,8 @@ def make_dataset(
         (root / "annotations").mkdir(parents=True, exist_ok=True)
         write_annotations(directory.annotation_path(split), records)
     directory.write_info(DatasetInfo(
-        name="tiny-test", clip_len=CLIP_LEN, video_features=dict(VIDEO_DIMS),
-        text_features={"clip_text_features": TEXT_DIM}, splits=list(splits), max_clips=max_clips, kind="synthetic",
+        name="tiny-test", clip_len=CLIP_LEN, video_features=video_dims,
+        text_features={"clip_text_features": text_dim}, splits=list(splits), max_clips=max_clips, kind="synthetic",
     ))
     return root
 

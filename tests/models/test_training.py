@@ -110,11 +110,13 @@ def test_resident_split_trains_like_the_loader(tiny_data: Path, tmp_path: Path) 
 def test_tiny_preset_overfits_32_queries(tiny_data: Path, tmp_path: Path) -> None:
     config = resolve_config("qd_detr", "tiny", {
         **QUIET, "train.epochs": 70, "train.batch_size": 8, "train.eval_every": 5,
-        "train.eval_split": "train", "train.select_metric": "MR-full-R1@0.7",
+        "train.eval_split": "train", "train.select_metric": "MR-full-R1@0.7", "train.allow_split_overlap": True,
         "model.dropout": 0.0, "model.input_dropout": 0.0,
     })
-    best = train(config, tiny_data, tmp_path / "run")
+    with pytest.warns(UserWarning, match="flagged"):
+        best = train(config, tiny_data, tmp_path / "run")
     assert best["metric"] == "MR-full-R1@0.7"
+    assert best["split_overlap"] == {"train_split": "train", "eval_split": "train", "queries": 32, "videos": 32}
     assert best["value"] >= 90.0, read_log(tmp_path / "run")[-1]["eval"]
 
 
