@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import json
 import shutil
 import tempfile
 import time
@@ -83,6 +84,13 @@ def _checkpoint(run: Path) -> Path:
     if not path.is_file():
         raise MrbenchError(f"{run} has no best.pt: the training run did not finish")
     return path
+
+
+def _selected_on_training_data(run: Path) -> bool:
+    """Whether the run's best checkpoint was selected on a split overlapping its training data
+    (the trainer's ``split_overlap`` record, in every line of ``RUN/log.jsonl``)."""
+    lines = (run / "log.jsonl").read_text(encoding="utf-8").splitlines() if (run / "log.jsonl").is_file() else []
+    return bool(lines) and bool(json.loads(lines[-1]).get("best", {}).get("split_overlap"))
 
 
 def run_demo(
@@ -178,6 +186,8 @@ def run_demo(
                     "features": FEATURES, "dataset": DATASET, "split": split, "date": date,
                     "submitted_by": "mrbench demo", "test_answers_used": selected, "self_scored": False,
                     "masked_variant": _variant(split),
+                    **({"selected_on_training_data": True}
+                       if any(_selected_on_training_data(runs / f"{model}-seed{seed}") for seed in seeds) else {}),
                     "notes": (f"mrbench reference implementation, preset tiny ({_setting(train_sets, 'train.epochs')} "
                               f"epochs), trained on 'train' on the CPU; "
                               f"checkpoint selected on '{SELECTION_SPLIT}'"

@@ -101,10 +101,13 @@ def fmt_cell(stat: tuple[float | None, float | None, int] | None) -> str:
 
 
 def flags(row: Row) -> str:
-    """Markers: ``T`` the test answers were used to select something, ``S`` self-scored."""
+    """Markers: ``T`` the test answers were used to select something, ``S`` self-scored, ``O``
+    the checkpoint was selected on a split overlapping its training data."""
     marks = []
     if row.meta["test_answers_used"]:
         marks.append("T")
+    if row.meta.get("selected_on_training_data"):
+        marks.append("O")
     if row.meta["self_scored"]:
         marks.append("S")
     return "".join(marks)
@@ -149,6 +152,8 @@ def legend(group: Group) -> str:
         "↑ higher is better, ↓ lower is better. Flags: T = the split's answers were used to select "
         "something, S = self-scored against public ground truth."
     )
+    if any(row.meta.get("selected_on_training_data") for row in group.rows):
+        text += " O = the checkpoint was selected on a split sharing queries or videos with its training data."
     if has_spurious:
         text += (
             " Sp = spurious metrics: predictions on the masked variant (the moment's own clips "

@@ -68,6 +68,8 @@ SCHEMA: dict[str, Field] = {
     "submitted_by": Field(True, "str", "who ran it"),
     "test_answers_used": Field(True, "bool", "whether the evaluated split's answers were used to select anything"),
     "self_scored": Field(True, "bool", "whether the submitter scored against public ground truth themselves"),
+    "selected_on_training_data": Field(False, "bool", "whether the checkpoint was selected on a split sharing queries "
+                                       "or videos with its training split (train.allow_split_overlap)"),
     "notes": Field(False, "str", "free text"),
 }
 
@@ -95,6 +97,7 @@ class Submission:
     paper: str | None = None
     code: str | None = None
     notes: str | None = None
+    selected_on_training_data: bool = False
 
     @property
     def yaml_path(self) -> Path:
@@ -126,6 +129,8 @@ class Submission:
             "date": self.date,
             "submitted_by": self.submitted_by,
             "test_answers_used": self.test_answers_used,
+            # only when set, so that the tables and results of every other entry stay as they were
+            **({"selected_on_training_data": True} if self.selected_on_training_data else {}),
             "self_scored": self.self_scored,
             "notes": self.notes,
         }
