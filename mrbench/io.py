@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import reprlib
 import shlex
 import shutil
 import socket
@@ -153,6 +154,8 @@ def json_lines(text: str, name: str, limits: ReadLimits | None = None) -> Iterat
             raise ValidationError(f"invalid JSON ({exc.msg} at column {exc.colno})", file=name, line=number) from None
         except RecursionError:
             raise ValidationError("invalid JSON (nested too deeply)", file=name, line=number) from None
+        except ValueError as exc:  # e.g. an integer of more than 4300 digits
+            raise ValidationError(f"invalid JSON ({exc})"[:200], file=name, line=number) from None
 
 
 def finite_number(value: Any) -> bool:
@@ -166,10 +169,15 @@ def finite_number(value: Any) -> bool:
         return False
 
 
-def short_repr(value: Any, width: int = 80) -> str:
-    """``repr(value)``, cut to ``width`` characters (error messages quote untrusted values)."""
-    text = repr(value)
-    return text if len(text) <= width else text[: width - 3] + "..."
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 80
+_SHORT_REPR.maxlong = 40
+
+
+def short_repr(value: Any) -> str:
+    """A bounded ``repr`` for error messages that quote untrusted values (a YAML alias bomb or a
+    10**400 integer stays a few dozen characters)."""
+    return _SHORT_REPR.repr(value)
 
 
 # --------------------------------------------------------------------------------------------

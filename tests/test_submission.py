@@ -73,7 +73,7 @@ def test_masked_predictions_null_means_none(tmp_path: Path) -> None:
         (replace_line("seeds", "seeds: [0, 0]"), "seeds", 13, "repeated"),
         (replace_line("seeds", "seeds: []"), "seeds", 13, "non-empty list"),
         (replace_line("seeds", "seeds: [-1]"), "seeds", 13, "non-negative"),
-        (replace_line("paper", "paper: arxiv 2303.13874"), "paper", 13, "http(s) URL"),
+        (replace_line("paper", "paper: arxiv 2303.13874"), "paper", 13, "https URL"),
         (replace_line("self_scored", "self_scored: maybe"), "self_scored", 13, "true or false"),
         (replace_line("features", "features: clip"), "features", 13, "list of strings"),
         (VALID + "predictions: preds.jsonl\n", "predictions", 14, "{seed}"),

@@ -10,18 +10,25 @@ nothing new therefore reads only the cache and hashes files (no pandas, no matpl
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import importlib.util
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mrbench.errors import MrbenchError, ValidationError
-from mrbench.io import atomic_write_text, sha256_file
+from mrbench.io import (
+    atomic_write_text,
+    check_output_dir,
+    folder_lock,
+    refuse_overwrite,
+    safe_name,
+    sha256_file,
+)
 from mrbench.leaderboard.submission import (
     SUBMISSION_FILE,
     DatasetRef,
@@ -91,33 +98,17 @@ def flatten_report(report: dict[str, Any]) -> dict[str, float | None]:
     return out
 
 
-def read_predictions(path: Path) -> tuple[str, list[tuple[int, Any]]]:
-    """``(name, [(line, object), ...])`` of a prediction file, plain ``.jsonl`` or ``.jsonl.gz``;
-    errors name the file and the line."""
-    from mrbench.scoring.predictions import parse_jsonl
-
-    try:
-        raw = path.read_bytes()
-        if path.name.endswith(".gz"):
-            raw = gzip.decompress(raw)
-        text = raw.decode("utf-8-sig")
-    except FileNotFoundError:
-        raise ValidationError("no such file", file=path) from None
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"unreadable prediction file ({exc})", file=path) from None
-    return str(path), parse_jsonl(text, str(path))
-
-
 def score_run(sub: Submission, ref: DatasetRef, seed: int) -> dict[str, float | None]:
-    """Score one seed of an entry (standard and, if present, masked predictions)."""
+    """Score one seed of an entry (standard and, if present, masked predictions); the files are
+    read within the bounds the ground truth sets (``$MRBENCH_SIZE_LIMIT_FACTOR`` raises them)."""
     from mrbench.scoring import Bundle, score
 
     masked = sub.masked_path(seed)
     bundle = Bundle(
         path=sub.yaml_path,
         meta={"dataset": sub.dataset, "split": sub.split, "model": sub.model, "seed": seed},
-        predictions=read_predictions(sub.prediction_path(seed)),
-        masked=[] if masked is None else [read_predictions(masked)],
+        predictions=sub.prediction_path(seed),
+        masked=[] if masked is None else [masked],
     )
     variant = None if masked is None else ref.variant_dir(sub.masked_variant)
     report = score(bundle, gt=ref.gt_path(sub.split), variant=variant, clip_len=ref.clip_len)
@@ -185,13 +176,60 @@ def make_row(sub: Submission, per_seed: dict[int, dict[str, float | None]]) -> R
 # cache
 
 
-def _read_cache(path: Path) -> dict[str, Any]:
+#: The files a build writes, per (dataset, split) folder and at the top of ``--out``: the only
+#: files it ever replaces or deletes.
+GROUP_OUTPUTS = ("leaderboard.md", "leaderboard.csv", "results.parquet", "leaderboard.html",
+                 "standard_vs_spurious.png", "bars.png")
+TOP_OUTPUTS = ("README.md", "reported.md", "reported.csv")
+
+
+def is_output_name(rel: object) -> bool:
+    """Whether ``rel`` (a cache entry) names a file a build writes: ``<dataset>/<split>/<one of
+    GROUP_OUTPUTS>`` or one of TOP_OUTPUTS, with plain names (see :func:`mrbench.io.safe_name`)."""
+    if not isinstance(rel, str):
+        return False
+    parts = rel.split("/")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {"version": CACHE_VERSION, "runs": {}}
-    if data.get("version") != CACHE_VERSION:
-        return {"version": CACHE_VERSION, "runs": {}}
+        for part in parts:
+            safe_name(part, "outputs")
+    except ValidationError:
+        return False
+    return (len(parts) == 1 and parts[0] in TOP_OUTPUTS) or (len(parts) == 3 and parts[2] in GROUP_OUTPUTS)
+
+
+def _valid_cache(data: object) -> bool:
+    """The shape a cache file must have to be used: version, runs (key -> metrics), outputs
+    (build output -> sha256) and stamp."""
+    if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
+        return False
+    runs, outputs = data.get("runs", {}), data.get("outputs", {})
+    return (
+        isinstance(runs, dict)
+        and all(isinstance(m, dict) and all(isinstance(k, str) for k in m) for m in runs.values())
+        and all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                for m in runs.values() for v in m.values())
+        and isinstance(outputs, dict)
+        and all(is_output_name(rel) and isinstance(digest, str) for rel, digest in outputs.items())
+        and isinstance(data.get("stamp", ""), str)
+    )
+
+
+def _read_cache(path: Path) -> dict[str, Any]:
+    """The cache, or an empty one (with a warning when a file was there but unusable)."""
+    empty = {"version": CACHE_VERSION, "runs": {}}
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        return empty
+    except (OSError, ValueError, RecursionError) as exc:
+        warnings.warn(f"{path}: unreadable score cache ignored, rebuilding it ({str(exc)[:120]})", UserWarning,
+                      stacklevel=2)
+        return empty
+    if isinstance(data, dict) and data.get("version") != CACHE_VERSION:
+        return empty  # another mrbench version's cache: silently rebuilt
+    if not _valid_cache(data):
+        warnings.warn(f"{path}: malformed score cache ignored, rebuilding it", UserWarning, stacklevel=2)
+        return empty
     return data
 
 
@@ -273,6 +311,16 @@ def build(
     """
     submissions_root, out_dir = Path(submissions), Path(out)
     cache_path = Path(cache) if cache is not None else out_dir / CACHE_DIR / CACHE_FILE
+    refuse_overwrite(out_dir, [submissions_root], "--out", read_whole=[submissions_root])
+    refuse_overwrite(cache_path, [submissions_root], "--cache", read_whole=[submissions_root])
+    check_output_dir(out_dir, "--out")
+    check_output_dir(cache_path.parent, "--cache")
+    with folder_lock(out_dir):
+        return _build(submissions_root, out_dir, cache_path, use_cache, progress)
+
+
+def _build(submissions_root: Path, out_dir: Path, cache_path: Path, use_cache: bool, progress: bool) -> BuildResult:
+    """:func:`build` while holding the lock of ``out_dir``."""
     data = _read_cache(cache_path)
     old_runs: dict[str, Any] = data.get("runs", {}) if use_cache else {}
     entries = collect(submissions_root)
@@ -328,10 +376,20 @@ def build(
 
         outputs = render_all(ordered, out_dir)
         written = {p.relative_to(out_dir).as_posix(): sha256_file(p) for p in outputs}
-        for rel in set(data.get("outputs", {})) - set(written):  # outputs of entries now gone
-            stale = out_dir / rel
-            if stale.is_file():
-                stale.unlink()
+        for rel in set(previous) - set(written):  # outputs of entries now gone
+            _remove_own_output(out_dir, rel, previous[rel])
         rendered = True
     _write_cache(cache_path, {"version": CACHE_VERSION, "runs": runs, "stamp": stamp, "outputs": written})
     return BuildResult(groups=ordered, scored=scored, cached=cached, rendered=rendered, outputs=outputs)
+
+
+def _remove_own_output(out_dir: Path, rel: str, digest: str) -> None:
+    """Delete ``out_dir/rel`` only when a build provably wrote it: an output name (checked when
+    the cache was read), a regular file inside ``out_dir`` (symlinks resolved) whose bytes are
+    still those the cache recorded. Anything else stays."""
+    stale = out_dir / rel
+    if stale.is_symlink() or not stale.is_file():
+        return
+    base, resolved = out_dir.resolve(), stale.resolve()
+    if base in resolved.parents and sha256_file(stale) == digest:
+        stale.unlink()

@@ -25,10 +25,22 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from mrbench.errors import MrbenchError, ValidationError
+from mrbench.io import (
+    MAX_CLIP_LEN,
+    MIN_CLIP_LEN,
+    ReadLimits,
+    ensure_inside,
+    finite_number,
+    path_inside,
+    read_text,
+    safe_name,
+    short_repr,
+)
 
 SUBMISSION_FILE = "submission.yaml"
 DATASETS_DIR = "_datasets"
@@ -38,7 +50,26 @@ DEFAULT_MASKED = "preds_masked_seed{seed}.jsonl"
 KINDS = ("baseline", "model")
 COLUMN_PROFILES = ("qvhighlights", "charades_sta")
 _ENTRY_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-_URL = re.compile(r"^https?://\S+$")
+#: A link we render: https, a plain host name, then only characters that need no escaping in
+#: Markdown or HTML (no parentheses, brackets, quotes, angle brackets, backslashes or spaces).
+_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+_URL_CHARS = re.compile(r"^[A-Za-z0-9\-._~:/?#@!$&*+,;=%]+$")
+MAX_URL_LENGTH = 2000
+#: submission.yaml and source.yaml are small; anything larger is refused unread.
+YAML_LIMITS = ReadLimits(1 << 20, why="the bound for a metadata file")
+
+
+def is_strict_https_url(value: object) -> bool:
+    """True for an ``https://host/...`` URL that is safe to emit as a Markdown or HTML link."""
+    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH or not _URL_CHARS.match(value):
+        return False
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return False
+    return (value.startswith("https://") and parts.username is None and parts.password is None
+            and bool(_HOST.match(parts.hostname or "")) and port in (None, 443))
 
 
 @dataclass(frozen=True)
@@ -46,7 +77,7 @@ class Field:
     """One key of ``submission.yaml``: whether it is required and what it holds."""
 
     required: bool
-    kind: str  # "str", "url", "bool", "date", "seeds", "strlist", "kind", "pattern"
+    kind: str  # "str", "name", "url", "bool", "date", "seeds", "strlist", "kind", "pattern"
     help: str
 
 
@@ -55,15 +86,15 @@ SCHEMA: dict[str, Field] = {
     "name": Field(True, "str", "display name, e.g. 'TD-DETR (tiny preset)'"),
     "model": Field(True, "str", "model identifier, e.g. tddetr"),
     "kind": Field(True, "kind", "'model' or 'baseline'"),
-    "paper": Field(False, "url", "link to the paper (http(s) URL) or null"),
-    "code": Field(False, "url", "link to the code (http(s) URL) or null"),
+    "paper": Field(False, "url", "link to the paper (https URL) or null"),
+    "code": Field(False, "url", "link to the code (https URL) or null"),
     "features": Field(True, "strlist", "feature types used (video and text), [] for blind baselines"),
-    "dataset": Field(True, "str", "dataset name: a directory under submissions/_datasets/"),
-    "split": Field(True, "str", "the split the predictions are for"),
+    "dataset": Field(True, "name", "dataset name: a directory under submissions/_datasets/"),
+    "split": Field(True, "name", "the split the predictions are for"),
     "seeds": Field(True, "seeds", "training seeds, one prediction file each"),
     "predictions": Field(False, "pattern", f"file name pattern with {{seed}} (default {DEFAULT_PREDICTIONS})"),
     "masked_predictions": Field(False, "pattern", f"pattern for the masked variant (default {DEFAULT_MASKED}); null for none"),
-    "masked_variant": Field(False, "str", "variant directory under the dataset (default 'masked')"),
+    "masked_variant": Field(False, "name", "variant directory under the dataset (default 'masked')"),
     "date": Field(True, "date", "date of the run, YYYY-MM-DD"),
     "submitted_by": Field(True, "str", "who ran it"),
     "test_answers_used": Field(True, "bool", "whether the evaluated split's answers were used to select anything"),
@@ -104,14 +135,15 @@ class Submission:
         return self.root / SUBMISSION_FILE
 
     def prediction_path(self, seed: int) -> Path:
-        """Standard predictions of one seed."""
-        return self.root / self.predictions.format(seed=seed)
+        """Standard predictions of one seed (a file of the entry's own directory)."""
+        return path_inside(self.root, self.predictions.format(seed=seed), field="predictions", file=self.yaml_path)
 
     def masked_path(self, seed: int) -> Path | None:
         """Masked-variant predictions of one seed (``None`` when the entry has none)."""
         if self.masked_predictions is None:
             return None
-        return self.root / self.masked_predictions.format(seed=seed)
+        return path_inside(self.root, self.masked_predictions.format(seed=seed), field="masked_predictions",
+                           file=self.yaml_path)
 
     def metadata(self) -> dict[str, Any]:
         """The yaml fields (for tables and the long-form results)."""
@@ -148,10 +180,12 @@ class DatasetRef:
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def gt_path(self, split: str) -> Path:
-        return self.root / "annotations" / f"{split}.jsonl"
+        """``annotations/<split>.jsonl`` of the store, never outside it."""
+        return path_inside(self.root, "annotations", f"{safe_name(split, 'split')}.jsonl", field="split")
 
     def variant_dir(self, variant: str) -> Path:
-        return self.root / variant
+        """A masked variant's directory in the store, never outside it."""
+        return path_inside(self.root, variant, field="masked_variant")
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,13 +194,14 @@ class DatasetRef:
 
 def _load_yaml_with_lines(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     """Parse a yaml mapping; also return the 1-based line of each top-level key."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValidationError("no such file", file=path) from None
+    text = read_text(path, YAML_LIMITS, what="YAML file")
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ValidationError("invalid YAML (nested too deeply)", file=path) from None
+    except ValueError as exc:  # not a YAMLError: e.g. an integer of more than 4300 digits
+        raise ValidationError(f"invalid YAML ({exc})"[:200], file=path) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = None if mark is None else mark.line + 1
@@ -184,28 +219,38 @@ def _check_value(name: str, spec: Field, value: Any, fail: Any) -> Any:
         if spec.required:
             raise fail("must not be empty")
         return None
-    if spec.kind in ("str", "url", "pattern"):
+    if spec.kind in ("str", "name", "url", "pattern"):
         if not isinstance(value, str) or not value.strip():
-            raise fail(f"must be a non-empty string, got {value!r}")
-        if spec.kind == "url" and not _URL.match(value):
-            raise fail(f"must be an http(s) URL, got {value!r}")
+            raise fail(f"must be a non-empty string, got {short_repr(value)}")
+        if spec.kind == "name":
+            try:
+                safe_name(value, name)
+            except ValidationError as exc:
+                raise fail(exc.reason) from None
+        if spec.kind == "url" and not is_strict_https_url(value):
+            raise fail(f"must be an https URL of plain characters (no spaces, quotes, brackets or "
+                       f"parentheses), got {short_repr(value)}")
         if spec.kind == "pattern":
             if "/" in value or "\\" in value or value.startswith("."):
-                raise fail(f"must be a plain file name inside the entry, got {value!r}")
+                raise fail(f"must be a plain file name inside the entry, got {short_repr(value)}")
             try:
-                value.format(seed=0)
-            except (KeyError, IndexError, ValueError):
-                raise fail(f"may only use the placeholder {{seed}}, got {value!r}") from None
+                example = value.format(seed=0)
+            except (KeyError, IndexError, ValueError, AttributeError):
+                raise fail(f"may only use the placeholder {{seed}}, got {short_repr(value)}") from None
+            try:
+                safe_name(example, name)
+            except ValidationError as exc:
+                raise fail(exc.reason) from None
             if not value.endswith((".jsonl", ".jsonl.gz")):
-                raise fail(f"must name a .jsonl or .jsonl.gz file, got {value!r}")
+                raise fail(f"must name a .jsonl or .jsonl.gz file, got {short_repr(value)}")
         return value
     if spec.kind == "kind":
         if value not in KINDS:
-            raise fail(f"must be one of {', '.join(KINDS)}, got {value!r}")
+            raise fail(f"must be one of {', '.join(KINDS)}, got {short_repr(value)}")
         return value
     if spec.kind == "bool":
         if not isinstance(value, bool):
-            raise fail(f"must be true or false, got {value!r}")
+            raise fail(f"must be true or false, got {short_repr(value)}")
         return value
     if spec.kind == "date":
         if isinstance(value, _dt.datetime):
@@ -217,18 +262,18 @@ def _check_value(name: str, spec: Field, value: Any, fail: Any) -> Any:
                 return _dt.date.fromisoformat(value).isoformat()
             except ValueError:
                 pass
-        raise fail(f"must be a date YYYY-MM-DD, got {value!r}")
+        raise fail(f"must be a date YYYY-MM-DD, got {short_repr(value)}")
     if spec.kind == "strlist":
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise fail(f"must be a list of strings, got {value!r}")
+            raise fail(f"must be a list of strings, got {short_repr(value)}")
         return tuple(value)
     if spec.kind == "seeds":
         if (
             not isinstance(value, list)
             or not value
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63 for v in value)
         ):
-            raise fail(f"must be a non-empty list of non-negative integers, got {value!r}")
+            raise fail(f"must be a non-empty list of non-negative integers below 2**63, got {short_repr(value)}")
         if len(set(value)) != len(value):
             raise fail(f"has repeated seeds: {value!r}")
         return tuple(value)
@@ -246,7 +291,7 @@ def load_submission(entry_dir: str | os.PathLike[str]) -> Submission:
             file=root,
         )
     data, lines = _load_yaml_with_lines(path)
-    unknown = sorted(set(data) - set(SCHEMA))
+    unknown = sorted(set(data) - set(SCHEMA), key=str)
     if unknown:
         key = unknown[0]
         raise ValidationError(
@@ -288,7 +333,7 @@ def load_submission(entry_dir: str | os.PathLike[str]) -> Submission:
 def load_dataset_ref(submissions_root: str | os.PathLike[str], name: str) -> DatasetRef:
     """Read ``_datasets/<name>/source.yaml``: ``title``, ``columns`` (a column profile),
     ``clip_len`` and free-form ``provenance`` (how the ground truth was made)."""
-    root = Path(submissions_root) / DATASETS_DIR / name
+    root = path_inside(Path(submissions_root) / DATASETS_DIR, safe_name(name, "dataset"), field="dataset")
     path = root / SOURCE_FILE
     if not path.is_file():
         raise MrbenchError(f"dataset {name!r} is not in {Path(submissions_root) / DATASETS_DIR} (no {path})")
@@ -301,8 +346,13 @@ def load_dataset_ref(submissions_root: str | os.PathLike[str], name: str) -> Dat
             f"must be one of {', '.join(COLUMN_PROFILES)}", file=path, line=lines.get("columns"), field="columns"
         )
     clip_len = data["clip_len"]
-    if not isinstance(clip_len, (int, float)) or isinstance(clip_len, bool) or clip_len <= 0:
-        raise ValidationError("must be a positive number", file=path, line=lines.get("clip_len"), field="clip_len")
+    if not finite_number(clip_len) or not MIN_CLIP_LEN <= clip_len <= MAX_CLIP_LEN:
+        raise ValidationError(f"must be a number of seconds in [{MIN_CLIP_LEN}, {MAX_CLIP_LEN}]", file=path,
+                              line=lines.get("clip_len"), field="clip_len")
+    if not isinstance(data["title"], str) or not data["title"].strip():
+        raise ValidationError("must be a non-empty string", file=path, line=lines.get("title"), field="title")
+    if not isinstance(data.get("provenance") or {}, dict):
+        raise ValidationError("must be a mapping", file=path, line=lines.get("provenance"), field="provenance")
     return DatasetRef(
         name=name,
         root=root,
@@ -318,14 +368,17 @@ def find_entries(submissions_root: str | os.PathLike[str]) -> list[Path]:
     root = Path(submissions_root)
     if not root.is_dir():
         raise MrbenchError(f"{root} is not a directory")
-    return sorted(
-        p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))
-    )
+    entries = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+    for entry in entries:
+        ensure_inside(entry, root, "entry", file=entry)
+    return entries
 
 
 def resolve_files(sub: Submission, ref: DatasetRef) -> None:
-    """Check that every file the entry names exists (predictions, ground truth, variant)."""
+    """Check that every file the entry names exists, inside the entry or the dataset store
+    (symlinks resolved): predictions, ground truth, variant."""
     yaml_path = sub.yaml_path
+    ensure_inside(ref.gt_path(sub.split), ref.root, "split", file=yaml_path)
     if not ref.gt_path(sub.split).is_file():
         raise ValidationError(
             f"dataset {ref.name!r} has no ground truth for this split ({ref.gt_path(sub.split)} is absent)",
@@ -345,6 +398,8 @@ def resolve_files(sub: Submission, ref: DatasetRef) -> None:
             )
     if sub.masked_predictions is not None:
         variant = ref.variant_dir(sub.masked_variant)
+        for rel in ("manifest.json", f"annotations/{sub.split}.jsonl"):
+            ensure_inside(variant / rel, ref.root, "masked_variant", file=yaml_path)
         if not (variant / "manifest.json").is_file():
             raise ValidationError(
                 f"dataset {ref.name!r} has no masked variant {sub.masked_variant!r} ({variant / 'manifest.json'} is absent)",

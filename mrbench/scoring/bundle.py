@@ -66,8 +66,8 @@ def read_bundle(path: str | os.PathLike) -> Bundle:
         raise ValidationError("no such bundle file", file=file)
     try:
         data = json.loads(read_text(file, what="bundle"))
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"invalid JSON ({exc})", file=file) from None
+    except ValueError as exc:
+        raise ValidationError(f"invalid JSON ({exc})"[:200], file=file) from None
     except RecursionError:
         raise ValidationError("invalid JSON (nested too deeply)", file=file) from None
     if not isinstance(data, dict) or BUNDLE_KEY not in data:

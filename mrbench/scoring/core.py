@@ -226,8 +226,8 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
     path = directory / "manifest.json"
     try:
         manifest = json.loads(read_text(path, what="manifest"))
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise ValidationError(f"unreadable manifest ({exc})", file=path) from None
+    except (ValueError, RecursionError) as exc:
+        raise ValidationError(f"unreadable manifest ({exc})"[:200], file=path) from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("queries"), dict):
         raise ValidationError("missing field", file=path, field="queries")
     return manifest
