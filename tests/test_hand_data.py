@@ -1,0 +1,386 @@
+"""Hand cases for the synthetic renderer and the annotation schema (issue 18).
+
+The renderer is a sum of documented terms (docs/synth.md): scene of the video's place, video
+identity, slow drift, per-clip noise, and the content / flank additions of the plan. Rendering
+with one term switched on at a time gives each term in isolation, which is checked against
+its definition; different seeds must give different features, the same seed the same bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mrbench.data.schema import (
+    DURATION_TOLERANCE,
+    Annotations,
+    FileStyle,
+    Query,
+    dumps_annotations,
+    read_annotations,
+    read_charades_raw,
+    write_annotations,
+)
+from mrbench.data.synth import (
+    VIDEO_TYPES,
+    SynthConfig,
+    _bump,
+    _num,
+    _scores,
+    _segments,
+    _unit,
+    build_world,
+    plan,
+    render,
+    text_features,
+)
+from mrbench.errors import ValidationError
+
+SILENT = {"scene": 0.0, "identity": 0.0, "drift": 0.0, "noise": 0.0, "content": 0.0, "flank": 0.0}
+
+
+def small_config(**overrides: float | int | str) -> SynthConfig:
+    """A few short videos with every render term switched off unless overridden."""
+    base = dict(n_train=6, n_val=0, n_ood=0, concepts=4, places=3, dims="16,8,8", n_clips=20,
+                window_len=(2, 6), distractors=0, rho_flank=1.0, flank_width=2)
+    return SynthConfig(**{**base, **SILENT, **overrides})
+
+
+def rendered(config: SynthConfig) -> tuple[dict[str, np.ndarray], list]:
+    """Features of every planned video, and the videos."""
+    world, videos = plan(config)
+    return render(config, world, videos), videos
+
+
+def test_render_with_every_term_off_is_zero() -> None:
+    """No term -> all-zero features (nothing else is added)."""
+    out, _ = rendered(small_config())
+    for t in VIDEO_TYPES:
+        assert not out[t].any()
+
+
+def test_render_scene_term_is_the_place_vector_on_valid_clips() -> None:
+    """scene = 2: every valid clip of a video is 2 * the unit scene vector of its place."""
+    config = small_config(scene=2.0)
+    world, videos = plan(config)
+    out = render(config, world, videos)
+    for t in VIDEO_TYPES:
+        for i, video in enumerate(videos):
+            expected = 2.0 * world.scenes[t][video.place]
+            np.testing.assert_allclose(out[t][i, : video.n_clips], np.broadcast_to(expected, (video.n_clips, len(expected))),
+                                       atol=1e-6)
+            assert np.linalg.norm(out[t][i, 0]) == pytest.approx(2.0, rel=1e-5)
+
+
+def test_render_identity_is_one_unit_vector_per_video() -> None:
+    """identity = 0.5: the same vector of norm 0.5 on every clip of a video, another per video."""
+    out, videos = rendered(small_config(identity=0.5))
+    x = out["slowfast_features"]
+    for i, video in enumerate(videos):
+        clips = x[i, : video.n_clips]
+        np.testing.assert_allclose(clips, np.broadcast_to(clips[0], clips.shape), atol=1e-7)
+        assert np.linalg.norm(clips[0]) == pytest.approx(0.5, rel=1e-5)
+    assert not np.allclose(x[0, 0], x[1, 0])
+
+
+def test_render_noise_has_the_documented_scale() -> None:
+    """noise = 3: i.i.d. N(0, (3 / sqrt(d))^2) per entry, so each clip's norm is about 3."""
+    out, videos = rendered(small_config(noise=3.0, n_train=40, dims="64,32,8"))
+    for t, d in (("slowfast_features", 64), ("clip_features", 32)):
+        values = np.concatenate([out[t][i, : v.n_clips].ravel() for i, v in enumerate(videos)])
+        assert values.std() == pytest.approx(3.0 / math.sqrt(d), rel=0.05)
+        assert abs(values.mean()) < 0.05
+
+
+def test_render_drift_is_a_scaled_random_walk_in_the_drift_basis() -> None:
+    """drift only: every clip lies in the span of the 4 drift directions, and consecutive clips
+    differ by one walk step (small) rather than being independent."""
+    config = small_config(drift=1.0)
+    world, videos = plan(config)
+    out = render(config, world, videos)
+    basis = world.drift["slowfast_features"]
+    x = out["slowfast_features"][0, : videos[0].n_clips]
+    coefficients, *_ = np.linalg.lstsq(basis.T, x.T, rcond=None)
+    np.testing.assert_allclose(basis.T @ coefficients, x.T, atol=1e-5)
+    assert np.abs(x).max() > 0.05
+
+
+def test_render_content_is_the_concepts_vector_times_the_saliency() -> None:
+    """content = 0.8 alone: moment clips get 0.8 * saliency * content vector of the concept;
+    every other clip, and every clip past the video's end, is 0."""
+    config = small_config(content=0.8)
+    world, videos = plan(config)
+    out = render(config, world, videos)
+    for t in VIDEO_TYPES:
+        for i, video in enumerate(videos):
+            expected = np.zeros((out[t].shape[1], out[t].shape[2]), dtype=np.float32)
+            for q in video.queries:
+                for (s, e), h in zip(q.windows, q.saliency, strict=True):
+                    expected[s:e] += 0.8 * h[:, None] * world.dictionary[t][q.concept]
+            np.testing.assert_allclose(out[t][i], expected, atol=1e-6)
+            assert np.abs(expected).sum() > 0
+
+
+def test_render_flank_segments_carry_the_flank_strength() -> None:
+    """flank = 1.5 alone (flank cue planted for every query): flank clips are 1.5 * the
+    prelude/aftermath row, other clips zero."""
+    config = small_config(flank=1.5)
+    world, videos = plan(config)
+    out = render(config, world, videos)
+    seen = 0
+    for i, video in enumerate(videos):
+        expected = np.zeros(out["clip_features"].shape[1:], dtype=np.float32)
+        for q in video.queries:
+            for s, e, row in q.flank_segments:
+                expected[s:e] += 1.5 * world.dictionary["clip_features"][row]
+                seen += e - s
+        np.testing.assert_allclose(out["clip_features"][i], expected, atol=1e-6)
+    assert seen > 0
+
+
+def test_render_terms_add_up() -> None:
+    """Every term together equals the sum of the terms rendered one at a time."""
+    terms = {"scene": 1.0, "identity": 0.5, "drift": 0.5, "noise": 1.0, "content": 0.5, "flank": 1.0}
+    config = small_config(**terms, distractors=1)
+    world, videos = plan(config)
+    together = render(config, world, videos)
+    parts = [render(small_config(**{name: value}, distractors=1), world, videos) for name, value in terms.items()]
+    for t in VIDEO_TYPES:
+        np.testing.assert_allclose(together[t], sum(p[t] for p in parts), atol=1e-5)
+
+
+def test_different_seeds_give_different_features_and_the_same_seed_the_same() -> None:
+    """The noise, identity and drift of a video depend on the seed; the same seed is bit-identical."""
+    values = {"identity": 0.5, "drift": 0.5, "noise": 1.0}
+    base = small_config(**values)
+    world, videos = plan(base)
+    first = render(base, world, videos)
+    again = render(base, world, videos)
+    other = render(dataclasses.replace(base, seed=1), world, videos)
+    for t in VIDEO_TYPES:
+        np.testing.assert_array_equal(first[t], again[t])
+        for i in range(len(videos)):
+            assert not np.allclose(first[t][i], other[t][i])
+    # and per term: each one changes with the seed on its own
+    for name, value in values.items():
+        one = small_config(**{name: value})
+        a = render(one, world, videos)["clip_features"][0]
+        b = render(dataclasses.replace(one, seed=7), world, videos)["clip_features"][0]
+        assert not np.allclose(a, b), name
+
+
+def test_different_videos_get_different_noise() -> None:
+    """Two videos of one seed never share their per-clip noise."""
+    out, videos = rendered(small_config(noise=1.0))
+    x = out["slowfast_features"]
+    n = min(videos[0].n_clips, videos[1].n_clips)
+    assert not np.allclose(x[0, :n], x[1, :n])
+
+
+def test_render_batch_pads_past_each_videos_end() -> None:
+    """A batch pads to its longest video with zeros (each video of its own length)."""
+    config = small_config(noise=1.0, scene=1.0)
+    world, videos = plan(config)
+    videos = [dataclasses.replace(videos[0], n_clips=5), dataclasses.replace(videos[1], n_clips=9, queries=[])]
+    videos[0].queries = []
+    out = render(config, world, videos)["slowfast_features"]
+    assert out.shape[:2] == (2, 9)
+    assert not out[0, 5:].any() and np.abs(out[0, :5]).min(axis=1).all()
+    assert np.abs(out[1]).sum(axis=1).min() > 0
+
+
+def test_text_features_are_word_vectors_plus_scaled_noise() -> None:
+    """Without noise the tokens are the fixed word vectors (start, words, end); the noise term
+    has standard deviation text_noise / sqrt(d) and depends on the seed."""
+    config = small_config(text_noise=0.0)
+    world, videos = plan(config)
+    q = videos[0].queries[0]
+    clean = text_features(config, world, q)
+    words = q.record.query.lower().replace(".", "").split()
+    assert clean.shape == (len(words) + 2, world.text_dim)
+    np.testing.assert_array_equal(clean[0], world.word("<|startoftext|>"))
+    np.testing.assert_array_equal(clean[-1], world.word("<|endoftext|>"))
+    np.testing.assert_array_equal(clean[1], world.word(words[0]))
+    noisy_config = dataclasses.replace(config, text_noise=2.0)
+    noisy = text_features(noisy_config, world, q)
+    assert np.abs(noisy - clean).std() > 0
+    other = text_features(dataclasses.replace(noisy_config, seed=3), world, q)
+    assert not np.allclose(noisy, other)
+
+
+def test_world_vectors_are_unit_rows_and_seeded() -> None:
+    """Content, flank, scene and drift rows have norm 1; 3K dictionary rows; the seed matters."""
+    config = small_config()
+    world = build_world(config)
+    for t, d in zip(VIDEO_TYPES, (16, 8), strict=True):
+        assert world.dictionary[t].shape == (3 * 4, d)
+        np.testing.assert_allclose(np.linalg.norm(world.dictionary[t], axis=1), 1.0, rtol=1e-5)
+        np.testing.assert_allclose(np.linalg.norm(world.scenes[t], axis=1), 1.0, rtol=1e-5)
+        assert world.scenes[t].shape == (3, d)
+    other = build_world(dataclasses.replace(config, seed=5))
+    assert not np.allclose(world.dictionary["clip_features"], other.dictionary["clip_features"])
+    assert len(set(world.concepts)) == 4
+    assert set(world.place_of.tolist()) <= {0, 1, 2}
+
+
+def test_render_helpers_hand_values() -> None:
+    """_num keeps whole numbers as ints; _unit normalises rows (and leaves zero rows at 0);
+    _bump is sin(pi (i + 0.5) / n); _scores clips to 0..4 integers."""
+    assert _num(150.0) == 150 and isinstance(_num(150.0), int)
+    assert _num(2.5) == 2.5 and _num(1.0000001) == 1.0 and _num(0.1234567) == 0.123457
+    np.testing.assert_allclose(_unit(np.array([[3.0, 4.0], [0.0, 0.0]])), [[0.6, 0.8], [0.0, 0.0]])
+    np.testing.assert_allclose(_bump(2), [math.sin(math.pi / 4), math.sin(3 * math.pi / 4)])
+    scores = _scores(np.random.default_rng(0), np.array([0.0, 1.0, 1.0, 0.5]))
+    assert all(0 <= s <= 4 and isinstance(s, int) for row in scores for s in row)
+    assert len(scores) == 4 and all(len(row) == 3 for row in scores)
+    assert np.mean(scores[1] + scores[2]) > 3.0 and np.mean(scores[0]) < 1.0
+
+
+def test_segments_list_content_then_flanks_with_their_weights() -> None:
+    """_segments: (row, start, end, dictionary row, weights) with content * saliency for
+    windows and the flank strength for flank clips."""
+    config = small_config(content=0.5, flank=2.0)
+    _, videos = plan(config)
+    segments = _segments(config, videos[:1])
+    q = videos[0].queries[0]
+    (s, e), h = q.windows[0], q.saliency[0]
+    first = segments[0]
+    assert first[:4] == (0, s, e, q.concept)
+    np.testing.assert_allclose(first[4], 0.5 * h)
+    flank_rows = [seg for seg in segments if seg[3] >= 4]
+    assert flank_rows and all(np.all(seg[4] == 2.0) for seg in flank_rows)
+
+
+# --- the schema ----------------------------------------------------------------------------------
+def line(**fields: object) -> dict[str, object]:
+    """A valid community-format record with ``fields`` overridden."""
+    return {"qid": 1, "query": "a man cooks", "duration": 30, "vid": "v1", "relevant_windows": [[2, 8]], **fields}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"relevant_windows": [[8, 8]]}, "start >= end"),
+        ({"relevant_windows": [[9, 8]]}, "start >= end"),
+        ({"relevant_windows": [[-0.5, 8]]}, "outside"),
+        ({"relevant_windows": [[2, 30 + DURATION_TOLERANCE + 0.01]]}, "outside"),
+        ({"relevant_windows": []}, "non-empty"),
+        ({"relevant_windows": [[1, 2, 3]]}, "finite"),
+        ({"duration": 0}, "positive"),
+        ({"duration": True}, "positive"),
+        ({"qid": True}, "int or a string"),
+        ({"qid": 1.5}, "int or a string"),
+        ({"vid": ""}, "non-empty string"),
+        ({"query": 5}, "must be a string"),
+        ({"relevant_clip_ids": [0, 0], "saliency_scores": [[1], [1]]}, "duplicate clip ids"),
+        ({"relevant_clip_ids": [-1], "saliency_scores": [[1]]}, "non-negative"),
+        ({"relevant_clip_ids": [True], "saliency_scores": [[1]]}, "non-negative"),
+        ({"relevant_clip_ids": [0, 1], "saliency_scores": [[1]]}, "has 1 rows"),
+        ({"relevant_clip_ids": [0, 1], "saliency_scores": [[1, 2], [1]]}, "annotators"),
+        ({"saliency_scores": [[1]]}, "without relevant_clip_ids"),
+        ({"relevant_clip_ids": [0], "saliency_scores": [["a"]]}, "lists of numbers"),
+    ],
+)
+def test_query_validation_errors_name_the_field(fields: dict[str, object], message: str) -> None:
+    """Each malformed field raises a ValidationError whose message says what is wrong."""
+    with pytest.raises(ValidationError, match=message):
+        Query.from_dict(line(**fields), file="f.jsonl", line=3)
+
+
+def test_query_accepts_the_boundaries() -> None:
+    """A window from 0 to duration + tolerance is valid; so are saliency rows of equal width."""
+    record = Query.from_dict(line(relevant_windows=[[0, 30 + DURATION_TOLERANCE]],
+                                  relevant_clip_ids=[0, 3], saliency_scores=[[1, 2, 4], [0, 0, 1]]))
+    assert record.windows == [[0, 30 + DURATION_TOLERANCE]]
+    assert record.relevant_clip_ids == [0, 3]
+    with pytest.raises(ValidationError, match="relevant_windows"):
+        Query.from_dict({k: v for k, v in line().items() if k != "relevant_windows"}, require_windows=True)
+    assert Query.from_dict({k: v for k, v in line().items() if k != "relevant_windows"}).windows is None
+    with pytest.raises(ValidationError, match="missing field"):
+        Query.from_dict({k: v for k, v in line().items() if k != "vid"})
+
+
+def test_to_dict_keeps_read_order_and_extras() -> None:
+    """Keys come back in the order read, with unknown keys kept; a new record uses the
+    standard order without the absent (None) fields."""
+    raw = {"vid": "v1", "qid": 1, "extra": [1], "query": "q", "duration": 30.0, "relevant_windows": [[2, 8]]}
+    assert list(Query.from_dict(raw).to_dict()) == list(raw)
+    assert Query.from_dict(raw).to_dict() == raw
+    fresh = Query(qid=2, query="q", vid="v", duration=10, windows=[[1, 2]])
+    assert list(fresh.to_dict()) == ["qid", "query", "duration", "vid", "relevant_windows"]
+
+
+@pytest.mark.parametrize(
+    ("style_text", "separators", "newline", "final"),
+    [
+        ('{"qid": 1, "query": "a/b", "duration": 30, "vid": "v1", "relevant_windows": [[2, 8]]}\n',
+         (", ", ": "), "\n", True),
+        ('{"qid":1,"query":"a/b","duration":30,"vid":"v1","relevant_windows":[[2,8]]}\r\n'
+         '{"qid":2,"query":"x","duration":30.0,"vid":"v1","relevant_windows":[[2.5,8]]}', (",", ":"), "\r\n", False),
+    ],
+)
+def test_files_round_trip_byte_for_byte(tmp_path: Path, style_text: str, separators: tuple[str, str],
+                                        newline: str, final: bool) -> None:
+    """Separators, line endings, the final newline and number spelling are detected and kept."""
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(style_text.encode())
+    annotations = read_annotations(path)
+    assert annotations.style.separators == separators
+    assert annotations.style.newline == newline and annotations.style.final_newline is final
+    write_annotations(tmp_path / "out.jsonl", annotations)
+    assert (tmp_path / "out.jsonl").read_bytes() == style_text.encode()
+
+
+def test_escaped_slashes_and_non_ascii_round_trip(tmp_path: Path) -> None:
+    """PHP-style "\\/" and raw UTF-8 are detected and written back the same way."""
+    text = '{"qid": 1, "query": "caf\u00e9 a\\/b", "duration": 30, "vid": "v\\/1", "relevant_windows": [[2, 8]]}'
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(text.encode("utf-8"))
+    annotations = read_annotations(path)
+    assert annotations.style.escape_slash and not annotations.style.ensure_ascii
+    assert annotations.records[0].vid == "v/1"
+    assert dumps_annotations(annotations.records, annotations.style) == text
+    ascii_style = FileStyle(ensure_ascii=True)
+    assert "\\u00e9" in dumps_annotations(annotations.records, ascii_style)
+
+
+def test_read_annotations_duplicate_qid_names_both_lines(tmp_path: Path) -> None:
+    """A repeated qid names its line and the line it was first seen on."""
+    path = tmp_path / "dup.jsonl"
+    path.write_text("\n".join(json.dumps(line(qid=q)) for q in (1, 2, 1)) + "\n")
+    with pytest.raises(ValidationError, match="first seen on line 1") as info:
+        read_annotations(path)
+    assert info.value.line == 3
+
+
+def test_annotations_helpers() -> None:
+    """vids in first-appearance order without repeats; by_qid maps every qid."""
+    records = [Query.from_dict(line(qid=q, vid=v)) for q, v in ((1, "b"), (2, "a"), (3, "b"))]
+    annotations = Annotations(records)
+    assert annotations.vids == ["b", "a"]
+    assert sorted(annotations.by_qid()) == [1, 2, 3] and len(annotations) == 3
+    assert [r.qid for r in annotations] == [1, 2, 3]
+
+
+def test_read_charades_raw_clips_ends_to_the_duration(tmp_path: Path) -> None:
+    """'vid start end##sentence' lines: qids from first_qid in line order; an end past the
+    video's duration is clipped to it (the JSONL release's convention), or kept if asked."""
+    txt = tmp_path / "charades.txt"
+    txt.write_text("AO8RW 0.0 6.9##a person is putting a book on a shelf.\n\nY6R7T 2.5 40.0##person eats.\n")
+    records = read_charades_raw(txt, {"AO8RW": 33.67, "Y6R7T": 30.0}, first_qid=10)
+    assert [r.qid for r in records] == [10, 11]
+    assert records[0].query == "a person is putting a book on a shelf."
+    assert records[1].windows == [[2.5, 30.0]] and records[1].duration == 30.0
+    with pytest.raises(ValidationError, match="outside"):
+        read_charades_raw(txt, {"AO8RW": 33.67, "Y6R7T": 30.0}, clip_to_duration=False)
+    with pytest.raises(ValidationError, match="no duration"):
+        read_charades_raw(txt, {"AO8RW": 33.67})
+    bad = tmp_path / "bad.txt"
+    bad.write_text("AO8RW 0.0##no end\n")
+    with pytest.raises(ValidationError, match="expected"):
+        read_charades_raw(bad, {"AO8RW": 33.67})
