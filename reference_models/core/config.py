@@ -251,9 +251,12 @@ def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
     config = config.copy()
     for key, value in overrides.items():
         target, name = _resolve(config, key)
-        if isinstance(value, str):
-            value = parse_value(value)
         current = getattr(target, name)
+        if isinstance(value, str):
+            raw = value.strip()
+            value = parse_value(value)
+            if isinstance(current, str) and value is not None:
+                value = raw  # a string field keeps its text ("off" is not YAML's false here)
         if isinstance(current, bool):
             if not isinstance(value, bool):
                 raise MrbenchError(f"config key {key!r} expects true/false, got {value!r}")
