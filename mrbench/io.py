@@ -191,6 +191,8 @@ MAX_DURATION = 1_000_000.0
 MIN_CLIP_LEN, MAX_CLIP_LEN = 0.01, 3600.0
 #: Clips per video (features, masks, saliency).
 MAX_CLIPS = 1_000_000
+#: Size of one feature vector.
+MAX_FEATURE_DIM = 65_536
 #: The largest single array an input may make mrbench allocate (bytes, before the factor).
 MAX_ARRAY_BYTES = 2 << 30
 #: Annotation and other text files read whole (bytes after decompression, before the factor).

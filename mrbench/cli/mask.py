@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mrbench.cli.options import parse_seeds
+from mrbench.cli.options import FiniteFloat, parse_seeds
 from mrbench.masking.strategies import STRATEGIES
 
 _DIR = click.Path(file_okay=False, path_type=Path)
@@ -24,14 +24,14 @@ _DIR = click.Path(file_okay=False, path_type=Path)
 @click.option("--split", help="Split to mask (with --annotations: default the file's stem).")
 @click.option("--features", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Per-file feature root <root>/<type>/<vid>.npz (default with --data: DIR/features).")
-@click.option("--clip-len", type=float, default=None,
+@click.option("--clip-len", type=FiniteFloat(0, min_open=True), default=None,
               help="Clip length in seconds (required with --annotations; overrides the dataset's).")
 @click.option("--out", type=_DIR, help="Output directory (several seeds: OUT/seed<k>/).")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="noise", show_default=True)
-@click.option("--margin", type=float, default=3.0, show_default=True,
+@click.option("--margin", type=FiniteFloat(0), default=3.0, show_default=True,
               help="Seconds added on both sides of every ground-truth window.")
 @click.option("--seeds", default="0", show_default=True, callback=parse_seeds, help="Comma-separated seeds.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Worker processes.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted run (same bytes as an uninterrupted one).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -69,8 +69,6 @@ def mask(ctx: click.Context, dataset: str | None, root: Path | None, annotations
             raise click.UsageError("--data needs --split")
         source = source_from_dir(data_dir, split, features)
     if clip_len is not None:
-        if clip_len <= 0:
-            raise click.BadParameter("must be positive", param_hint="--clip-len")
         source.clip_len = clip_len
     results = build(source, out, strategy=strategy, margin=margin, seeds=seeds, workers=workers,
                     resume=resume, progress=not quiet)

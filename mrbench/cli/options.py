@@ -23,7 +23,8 @@ class FiniteFloat(click.ParamType):
         if not math.isfinite(number):
             self.fail(f"must be a finite number, got {value!r}", param, ctx)
         if self.min is not None and (number < self.min or (self.min_open and number == self.min)):
-            self.fail(f"must be {'>' if self.min_open else '>='} {self.min:g}, got {value!r}", param, ctx)
+            bound = "positive" if self.min_open and self.min == 0 else f"{'>' if self.min_open else '>='} {self.min:g}"
+            self.fail(f"must be {bound}, got {value!r}", param, ctx)
         if self.max is not None and number > self.max:
             self.fail(f"must be <= {self.max:g}, got {value!r}", param, ctx)
         return number

@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from mrbench.errors import MissingFeaturesError, MrbenchError
-from mrbench.io import atomic_write_bytes, save_npz
+from mrbench.io import atomic_write_bytes, safe_name, save_npz
 
 TEXT_TYPE = "clip_text_features"
 TEXT_KEYS = ("last_hidden_state", "pooler_output")
@@ -28,8 +28,8 @@ PACKED_INDEX = "index.parquet"
 
 
 def text_name(qid: object) -> str:
-    """File stem of a query's text features (``qid<qid>``)."""
-    return f"qid{qid}"
+    """File stem of a query's text features (``qid<qid>``), a plain name."""
+    return safe_name(f"qid{qid}", "qid")
 
 
 class Store(Protocol):
@@ -65,8 +65,8 @@ class FeatureStore:
         return None
 
     def video_path(self, feature_type: str, vid: str) -> Path | None:
-        """The file holding ``vid``'s features of ``feature_type``, or None."""
-        return self._find(self.root / feature_type, vid)
+        """The file holding ``vid``'s features of ``feature_type``, or None (both plain names)."""
+        return self._find(self.root / safe_name(feature_type, "feature type"), safe_name(vid, "vid"))
 
     def text_path(self, qid: object) -> Path | None:
         """The file holding the text features of ``qid``, or None."""
@@ -117,7 +117,7 @@ class FeatureStore:
     # --- writing ---------------------------------------------------------------------------
     def write_video(self, feature_type: str, vid: str, features: np.ndarray) -> Path:
         """Atomically write ``<root>/<feature_type>/<vid>.npz`` (deterministic bytes)."""
-        path = self.root / feature_type / f"{vid}.npz"
+        path = self.root / safe_name(feature_type, "feature type") / f"{safe_name(vid, 'vid')}.npz"
         save_npz(path, features=np.asarray(features))
         return path
 

@@ -24,6 +24,7 @@ from mrbench.io import (
     finite_number,
     json_lines,
     read_text,
+    safe_name,
     short_repr,
     split_lines,
 )
@@ -106,10 +107,11 @@ class Query:
 
         if isinstance(qid, bool) or not isinstance(qid, (int, str)):
             raise fail(f"must be an int or a string, got {type(qid).__name__}", "qid")
+        if isinstance(qid, str):  # qids and vids name feature files: plain names only
+            safe_name(qid, "qid", file=file, line=line, qid=qid)
         if not isinstance(record["query"], str):
             raise fail("must be a string", "query")
-        if not isinstance(record["vid"], str) or not record["vid"]:
-            raise fail("must be a non-empty string", "vid")
+        safe_name(record["vid"], "vid", file=file, line=line, qid=qid)
         duration = record["duration"]
         if not finite_number(duration) or not 0 < duration <= MAX_DURATION:
             raise fail(f"must be a positive number of seconds up to {MAX_DURATION:g}, got {short_repr(duration)}",

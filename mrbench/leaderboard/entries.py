@@ -15,7 +15,7 @@ import yaml
 
 from mrbench.data.dataset import DatasetDir
 from mrbench.errors import MrbenchError
-from mrbench.io import atomic_write_bytes, atomic_write_text
+from mrbench.io import atomic_write_bytes, atomic_write_text, path_inside, safe_name
 from mrbench.leaderboard.submission import (
     DATASETS_DIR,
     DEFAULT_MASKED,
@@ -43,7 +43,7 @@ def write_entry(
     """Write ``<root>/<entry_id>/`` : ``submission.yaml`` (``meta`` plus ``seeds`` and the file
     patterns) and one prediction file per seed, gzip-compressed (``.jsonl.gz``, byte-stable:
     no timestamp) unless ``compress`` is false. Returns the entry directory."""
-    entry = Path(submissions_root) / entry_id
+    entry = path_inside(submissions_root, entry_id, field="entry")
     seeds = sorted(standard)
     if masked is not None and sorted(masked) != seeds:
         raise MrbenchError(f"{entry_id}: masked predictions for seeds {sorted(masked)} but standard for {seeds}")
@@ -90,11 +90,12 @@ def export_dataset(
     store and not named here are kept (another split, another variant)."""
     source = DatasetDir(data_dir)
     info = source.info()
-    target = Path(submissions_root) / DATASETS_DIR / name
+    target = path_inside(Path(submissions_root) / DATASETS_DIR, name, field="dataset")
     files = [(source.root / "dataset.json", target / "dataset.json")]
     for split in splits:
-        files.append((source.annotation_path(split), target / "annotations" / f"{split}.jsonl"))
+        files.append((source.annotation_path(split), target / "annotations" / f"{safe_name(split, 'split')}.jsonl"))
     for variant_name, variant_dir in (variants or {}).items():
+        safe_name(variant_name, "variant")
         masked = DatasetDir(variant_dir)
         for rel in ("dataset.json", "manifest.json"):
             files.append((masked.root / rel, target / variant_name / rel))

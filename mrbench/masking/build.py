@@ -18,11 +18,13 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +33,20 @@ from mrbench.data.dataset import DatasetDir, DatasetInfo
 from mrbench.data.features import TEXT_TYPE, FeatureStore
 from mrbench.data.schema import Annotations, FileStyle, Query, read_annotations, write_annotations
 from mrbench.errors import MrbenchError, ValidationError
-from mrbench.io import atomic_write_text, sha256_file
+from mrbench.io import (
+    MAX_CLIP_LEN,
+    MAX_CLIPS,
+    MIN_CLIP_LEN,
+    atomic_write_text,
+    check_output_dir,
+    finite_number,
+    folder_lock,
+    path_inside,
+    read_text,
+    refuse_overwrite,
+    safe_name,
+    sha256_file,
+)
 from mrbench.masking.fastio import read_features, read_shape, write_features
 from mrbench.masking.ranges import Range, masked_ranges, moment_block, ranges_to_seconds
 from mrbench.masking.strategies import (
@@ -79,12 +94,16 @@ def source_from_catalog(name: str, split: str, features: str | os.PathLike[str],
 def source_from_file(path: str | os.PathLike[str], clip_len: float, features: str | os.PathLike[str],
                      split: str | None = None, name: str | None = None) -> MaskSource:
     """A custom annotation file with features under ``features`` and clips of ``clip_len`` s."""
-    if clip_len is None or clip_len <= 0:
-        raise MrbenchError(f"--clip-len must be a positive number of seconds, got {clip_len}")
+    _check_clip_len(clip_len)
     annotations = read_annotations(path, require_windows=True)
     stem = Path(path).stem
     return MaskSource(annotations.records, Path(features), float(clip_len), split or stem,
                       name or stem, annotations.path, annotations.style)
+
+
+def _check_clip_len(clip_len: object) -> None:
+    if not finite_number(clip_len) or not MIN_CLIP_LEN <= clip_len <= MAX_CLIP_LEN:  # type: ignore[operator]
+        raise MrbenchError(f"--clip-len must be a positive number of seconds in [{MIN_CLIP_LEN}, {MAX_CLIP_LEN}], got {clip_len}")
 
 
 def source_from_dir(data_dir: str | os.PathLike[str], split: str,
@@ -125,8 +144,8 @@ def qid_hash(qid: object) -> int:
 
 
 def masked_vid(vid: str, qid: object) -> str:
-    """The per-query video id of a masked copy: ``<vid>__mask_q<qid>``."""
-    return f"{vid}__mask_q{qid}"
+    """The per-query video id of a masked copy: ``<vid>__mask_q<qid>`` (a plain name)."""
+    return safe_name(f"{vid}__mask_q{qid}", "vid", qid=qid)
 
 
 def _rng(seed: int, key: int, stream: int) -> np.random.Generator:
@@ -343,13 +362,25 @@ def build_variant(source: MaskSource, out: str | os.PathLike[str], *, strategy: 
     ``on_query(key)`` is called in this process after each query's files are complete.
     """
     target = Path(out)
-    work = target.with_name(target.name + PARTIAL_SUFFIX)
     if strategy not in STRATEGIES:
         raise MrbenchError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-    if margin < 0:
-        raise MrbenchError(f"--margin must be >= 0 seconds, got {margin}")
+    if not finite_number(margin) or margin < 0:
+        raise MrbenchError(f"--margin must be a finite number >= 0 seconds, got {margin}")
+    _check_clip_len(source.clip_len)
+    if not source.records:
+        raise ValidationError("has no queries to mask", file=source.annotations)
+    refuse_overwrite(target, [source.annotations, source.data_dir], "--out", read_whole=[source.features])
+    check_output_dir(target, "--out")
+    with folder_lock(target):
+        return _build_variant(source, target, strategy, margin, seed, workers, resume, progress, on_query)
+
+
+def _build_variant(source: MaskSource, target: Path, strategy: str, margin: float, seed: int, workers: int,
+                   resume: bool, progress: bool, on_query: Callable[[str], None] | None) -> MaskResult:
+    """:func:`build_variant` while holding the lock of ``target``."""
+    work = target.with_name(target.name + PARTIAL_SUFFIX)
     if (target / MANIFEST).is_file() and resume:
-        manifest = json.loads((target / MANIFEST).read_text(encoding="utf-8"))
+        manifest = read_manifest(target)
         wanted = {"split": source.split, "strategy": strategy, "margin": float(margin), "seed": int(seed),
                   "clip_len": float(source.clip_len)}
         differing = [key for key, value in wanted.items() if manifest.get(key) != value]
@@ -372,12 +403,17 @@ def build_variant(source: MaskSource, out: str | os.PathLike[str], *, strategy: 
             raise ValidationError("no ground-truth windows: masking needs them", file=source.annotations,
                                   qid=record.qid, field="relevant_windows")
     executor = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    existed = work.exists()
     try:
         plans, checksums, already, store, types, vids, header = _run(
             source, work, strategy, margin, seed, progress, on_query, executor)
-    except BaseException:
+    except BaseException as exc:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+        if isinstance(exc, MrbenchError) and work.exists() and not existed:
+            if any(work.glob("features/*/*.npz")):
+                raise MrbenchError(f"{exc} ({work} is kept: --resume continues it)") from None
+            shutil.rmtree(work)  # nothing that --resume could use
         raise
     if executor is not None:
         executor.shutdown()
@@ -451,7 +487,7 @@ def _run(source: MaskSource, work: Path, strategy: str, margin: float, seed: int
     job_state = {**header, "records_sha256": _records_digest(source.records)}
     resuming = work.exists()
     if resuming:
-        previous = json.loads((work / JOB_FILE).read_text(encoding="utf-8")) if (work / JOB_FILE).is_file() else None
+        previous = _read_job(work / JOB_FILE) if (work / JOB_FILE).is_file() else None
         if previous != job_state:
             raise MrbenchError(f"{work} was started with other settings or inputs; delete it to start over")
         for leftover in work.glob("features/*/.*.tmp"):
@@ -507,6 +543,17 @@ def _dataset_means(job: _Job, lengths: dict[str, int], mapper: Callable) -> dict
     return {t: np.asarray(totals[t] / count) for t in job.types}
 
 
+def _read_job(path: Path) -> dict[str, Any]:
+    """The settings an interrupted run recorded (``.mask-job.json``)."""
+    try:
+        job = json.loads(read_text(path, what="job file"))
+    except (ValueError, RecursionError) as exc:
+        raise ValidationError(f"invalid JSON ({exc}); delete the interrupted run to start over"[:200], file=path) from None
+    if not isinstance(job, dict):
+        raise ValidationError("expected a JSON object; delete the interrupted run to start over", file=path)
+    return job
+
+
 def _manifest_entry(plan: QueryPlan, clip_len: float) -> dict:
     entry = {
         "qid": plan.qid,
@@ -527,6 +574,90 @@ def _records_digest(records: Sequence[Query]) -> str:
     text = json.dumps([r.to_dict() for r in records], sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
+
+
+_MANIFEST_KEYS = ("source", "split", "strategy", "margin", "seed", "clip_len", "queries", "files")
+
+
+def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate ``DIR/manifest.json`` (the one check of its shape, used by ``mask
+    verify`` and ``--resume``): every field a command relies on has its type and range, and every
+    name or file in it stays inside the variant. Errors name the file and the field."""
+    path = Path(directory) / MANIFEST
+    try:
+        data = json.loads(read_text(path, what="manifest"))
+    except (ValueError, RecursionError) as exc:
+        raise ValidationError(f"invalid JSON ({exc})"[:200], file=path) from None
+
+    def fail(message: str, field: str, qid: object = None) -> ValidationError:
+        return ValidationError(message, file=path, field=field, qid=qid)
+
+    if not isinstance(data, dict):
+        raise ValidationError("expected a JSON object", file=path)
+    missing = [k for k in _MANIFEST_KEYS if k not in data]
+    if missing:
+        raise fail(f"missing keys {', '.join(missing)}", missing[0])
+    safe_name(data["split"], "split", file=path)
+    if data["strategy"] not in STRATEGIES:
+        raise fail(f"must be one of {', '.join(STRATEGIES)}", "strategy")
+    if not finite_number(data["margin"]) or data["margin"] < 0:
+        raise fail("must be a number >= 0", "margin")
+    if not finite_number(data["clip_len"]) or not MIN_CLIP_LEN <= data["clip_len"] <= MAX_CLIP_LEN:
+        raise fail(f"must be a number of seconds in [{MIN_CLIP_LEN}, {MAX_CLIP_LEN}]", "clip_len")
+    if isinstance(data["seed"], bool) or not isinstance(data["seed"], int) or data["seed"] < 0:
+        raise fail("must be a non-negative integer", "seed")
+    if not isinstance(data["source"], dict) or not isinstance(data["source"].get("features"), str):
+        raise fail("must be an object with the source feature root", "source")
+    types = data.get("types")
+    if types is not None and (not isinstance(types, list) or not types):
+        raise fail("must be a list of feature types", "types")
+    for name in types or ():
+        safe_name(name, "types", file=path)
+    files = data["files"]
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise fail("must map relative paths to sha256 digests", "files")
+    for rel in files:
+        path_inside(directory, *str(rel).split("/"), field="files", file=path)
+    if not isinstance(data["queries"], dict):
+        raise fail("must be an object of queries", "queries")
+    for key, entry in data["queries"].items():
+        _check_manifest_query(entry, lambda message, k=key: fail(message, "queries", k))
+    return data
+
+
+def _check_manifest_query(entry: object, fail: Callable[[str], ValidationError]) -> None:
+    """One entry of a manifest's ``queries``: names, clip count and clip ranges in range."""
+    if not isinstance(entry, dict) or not all(k in entry for k in ("vid", "source_vid", "n_clips", "masked_clips")):
+        raise fail("must be an object with vid, source_vid, n_clips and masked_clips")
+    for key in ("vid", "source_vid", "context_vid", "donor_vid"):
+        if key in entry:
+            try:
+                safe_name(entry[key], key)
+            except ValidationError as exc:
+                raise fail(f"{key} {exc.reason}") from None
+    n_clips = entry["n_clips"]
+    if isinstance(n_clips, bool) or not isinstance(n_clips, int) or not 0 < n_clips <= MAX_CLIPS:
+        raise fail(f"n_clips must be an integer in [1, {MAX_CLIPS}]")
+
+    def clip_ranges(value: object, what: str) -> list[list[int]]:
+        if not isinstance(value, list) or not all(
+            isinstance(r, list) and len(r) == 2 and all(type(v) is int for v in r) and 0 <= r[0] <= r[1] <= n_clips
+            for r in value
+        ):
+            raise fail(f"{what} must be [first, last) clip ranges within n_clips")
+        return value
+
+    masked = clip_ranges(entry["masked_clips"], "masked_clips")
+    if "moment_clips" in entry:
+        clip_ranges([entry["moment_clips"]], "moment_clips")
+    if "donor_offsets" in entry:
+        offsets = entry["donor_offsets"]
+        if not isinstance(offsets, list) or len(offsets) != len(masked) or not all(
+            type(v) is int and 0 <= v <= MAX_CLIPS for v in offsets
+        ):
+            raise fail("donor_offsets must hold one clip offset per masked range")
+    if ("context_vid" in entry) != ("moment_clips" in entry) or ("donor_vid" in entry) != ("donor_offsets" in entry):
+        raise fail("context_vid comes with moment_clips, donor_vid with donor_offsets")
 
 
 def dump_manifest(manifest: dict) -> str:

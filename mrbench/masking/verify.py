@@ -10,7 +10,6 @@ masked ones also equal the donor's clips; ``zero``: they are zeros).
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +21,7 @@ from mrbench.data.features import TEXT_TYPE, FeatureStore
 from mrbench.data.schema import read_annotations
 from mrbench.errors import MrbenchError
 from mrbench.io import sha256_file
-from mrbench.masking.build import MANIFEST
-
-_REQUIRED = ("source", "split", "strategy", "margin", "seed", "clip_len", "queries", "files")
+from mrbench.masking.build import MANIFEST, read_manifest
 
 
 @dataclass
@@ -94,13 +91,7 @@ class _Problems:
 
 def _verify_one(path: Path, features: str | os.PathLike[str] | None, limit: int) -> VerifyReport:
     problems = _Problems(path, limit)
-    try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise MrbenchError(f"{path / MANIFEST}: invalid JSON ({exc.msg})") from None
-    missing = [k for k in _REQUIRED if k not in manifest]
-    if missing:
-        raise MrbenchError(f"{path / MANIFEST}: missing keys {', '.join(missing)}")
+    manifest = read_manifest(path)
     info = DatasetDir(path).info()
     if info.kind != "masked":
         problems.add(f"dataset.json kind is {info.kind!r}, not 'masked'")
