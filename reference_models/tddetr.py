@@ -2,14 +2,16 @@
 
 * **TDEM** (:mod:`reference_models.core.tdem`): registered as the temporal module ``"tdem"``;
   every text-to-video layer gets one, all sharing a single learnable start token (as the
-  original's ``video_embed``), blend ``model.beta`` (0.7). Differences are taken on the video
-  tokens (``model.temporal_uses_pos = true`` reproduces the original's tokens + position encoding).
+  original's ``video_embed``), blend ``model.beta`` (0.7). The dataset presets difference the
+  tokens + position encoding, as the release (``model.temporal_uses_pos``); the tiny preset
+  differences the tokens alone (the paper's description).
 * **VSDC** (:mod:`reference_models.core.vsdc`): the model's training batch augmentation
-  (``model.batch_augment(dataset, config)``, which the trainer calls). The presets load batches of
-  16 queries and VSDC keeps all 16 and uses each as an anchor: 16 originals + 16 pairs x 2
-  synthesized samples = 48 samples per step and N / 16 steps per epoch, each query once unchanged
-  and once as an anchor -- the composition and step count of the original's doubled epoch with
-  its batch size 32 (tddetr.md §2.1).
+  (``model.batch_augment(dataset, config)``, which the trainer calls). The dataset presets use the
+  release's composition (``vsdc.slots``): an epoch is 2N slots, each query once as itself and
+  once as an anchor, drawn in random batches of 32 slots (about 16 originals + 16 independent
+  anchors, each anchor giving two synthesized samples: about 48 samples per step, N / 16 steps
+  per epoch); partners are chosen among the step's anchors; off QVHighlights the release's 0.9
+  near-duplicate filter is on (``vsdc.exclude_above``).
 
 Presets (tddetr.md §1.5; the base presets are :data:`reference_models.core.config.PRESETS`):
 
@@ -18,9 +20,13 @@ Presets (tddetr.md §1.5; the base presets are :data:`reference_models.core.conf
   (14.96 M parameters with 2818-d video and 512-d text input);
 * ``charades_sta``: 3 / 3 / 3 layers, lr 2e-4 (no drop), 100 epochs, span 10 / gIoU 1 / class 4,
   saliency 4, 1-s clips, no length cap;
-* ``tiny``: the base tiny model with TDEM in its T2V layer, 2 epochs of batches of 8 of which
-  VSDC turns half into anchors (4 originals + 8 synthesized samples per step), so that a run on
-  the default synthetic dataset takes about two CPU minutes.
+* ``tiny``: the base tiny model with TDEM (on the tokens) in its T2V layer, 2 epochs of batches
+  of 8 of which VSDC turns half into anchors (4 originals + 8 synthesized samples per step), so
+  that a run on the default synthetic dataset takes about two CPU minutes.
+
+Where mrbench knowingly differs from the release (batch-independent attention mask, partner
+choice, selection split) the default is the sound choice and the release is one option away;
+docs/tddetr.md has the table.
 
 VSDC settings are the config's ``vsdc`` section (:class:`~reference_models.core.config.VSDCConfig`;
 ``--set vsdc.strategy=random`` etc.), saved with the run like every other setting.

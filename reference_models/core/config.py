@@ -122,8 +122,9 @@ class TrainConfig:
 @dataclass
 class VSDCConfig:
     """VSDC, TD-DETR's batch synthesizer (:mod:`reference_models.core.vsdc`); read only by models
-    that use it. The defaults are the original's, including its composition: every loaded query
-    kept and also used as an anchor (load batches of 16 for the original's 48 samples per step)."""
+    that use it. Synthesis settings default to the release's; the release's composition is
+    ``slots`` (TD-DETR's dataset presets), its same-video partner rule ``same_video_partners`` and
+    its near-duplicate filter ``exclude_above = 0.9`` (off QVHighlights)."""
 
     alpha: float = 0.7
     jitter_low: float = 0.8

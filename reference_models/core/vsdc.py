@@ -24,7 +24,7 @@ Fixes to the original sampler (tddetr.md §7, pitfalls 6-9), deliberate deviatio
 
 * a partner is never the anchor itself and never a clip of the same video (same ``vid``): the
   original zeroed only the diagonal, and on QVHighlights a second query of the same video
-  (sim = 1) won whenever one was in the batch;
+  (sim = 1) won whenever one was in the batch (``same_video_partners`` restores that rule);
 * ``random`` is uniform over the eligible partners (the original drew over all batch slots and
   clamped original-half indices to the last training sample, about half of all draws);
 * ``dissim`` takes the argmin over eligible partners (the original's argmin hit the zeroed
@@ -35,11 +35,15 @@ Fixes to the original sampler (tddetr.md §7, pitfalls 6-9), deliberate deviatio
 * videos shorter than ``topk`` clip pairs average over all their valid pairs (the original's
   zero padding put zeros into the top-50 mean).
 
-Composition. With ``anchor_fraction = 0.5`` and ``keep_originals = False`` a batch of B gives
-B/2 originals + B synthesized samples (B = 32 -> 48, the original's effective batch). With
+Composition. With ``slots`` (the dataset presets; the release's ``SimilarityConcatDataset`` and
+``SimSampler``) the trainer draws each epoch's batches from 2N slots, each query once as itself
+and once as an anchor, and marks the anchor rows (batch key :data:`ANCHOR_KEY`); the anchors are
+paired among themselves and the other rows pass through unchanged: a batch of 32 slots gives
+about 16 originals + 16 pairs x 2 = 48 samples, and originals and anchors of a step are
+independent queries. Without ``slots``: with ``anchor_fraction = 0.5`` and ``keep_originals =
+False`` a batch of B gives B/2 originals + B synthesized samples (the tiny preset); with
 ``anchor_fraction = 1`` and ``keep_originals = True`` a batch of B gives B originals + 2B
-synthesized samples, and an epoch shows every query once unchanged and once as an anchor, as
-the original's doubled epoch did (B = 16 -> 48 samples per step).
+synthesized samples, the same queries serving as originals and anchors.
 """
 
 from __future__ import annotations
