@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from mrbench.cli.options import FiniteFloat
+
 
 @click.group()
 def data() -> None:
@@ -19,7 +21,8 @@ def data() -> None:
               help="Target directory (default: $MRBENCH_DATA/NAME or ~/.cache/mrbench/data/NAME).")
 @click.option("--from", "source", default=None,
               help="Base URL or local directory to fetch from instead of the official URLs.")
-@click.option("--timeout", type=float, default=30.0, show_default=True, help="Network timeout (s).")
+@click.option("--timeout", type=FiniteFloat(0, 3600, min_open=True), default=30.0, show_default=True,
+              help="Network timeout (s).")
 def download(name: str, dest: Path | None, source: str | None, timeout: float) -> None:
     """Fetch the annotation files of dataset NAME and verify their sha256 checksums."""
     from mrbench.data.catalog import get_spec
@@ -43,11 +46,15 @@ def info(name_or_dir: str, root: Path | None, json_out: Path | None) -> None:
     NAME_OR_DIR is a catalog name (qvhighlights, charades_sta, tacos, activitynet) or a mrbench
     dataset directory (e.g. the output of `mrbench synth` or `mrbench mask`).
     """
-    from mrbench.data.catalog import CATALOG, get_spec, load_split
+    from mrbench.data.catalog import CATALOG, default_root, get_spec, load_split
     from mrbench.data.dataset import DatasetDir, is_dataset_dir
     from mrbench.data.stats import format_stats, split_stats
-    from mrbench.io import atomic_write_text
+    from mrbench.io import atomic_write_text, refuse_overwrite
 
+    if json_out:
+        source = name_or_dir if is_dataset_dir(name_or_dir) or name_or_dir not in CATALOG else (
+            root or default_root(name_or_dir))
+        refuse_overwrite(json_out, [], "--json", read_whole=[source])
     if is_dataset_dir(name_or_dir):
         directory = DatasetDir(name_or_dir)
         meta = directory.info()
@@ -87,7 +94,10 @@ def pack(features_root: Path, out: Path, annotation_files: tuple[Path, ...], typ
     """Pack per-video features into memory-mapped arrays plus a Parquet index."""
     from mrbench.data.features import TEXT_TYPE, FeatureStore, pack_features
     from mrbench.data.schema import read_annotations
+    from mrbench.errors import MrbenchError
+    from mrbench.io import refuse_overwrite
 
+    refuse_overwrite(out, annotation_files, "--out", read_whole=[features_root])
     store = FeatureStore(features_root)
     types = types or tuple(store.video_types())
     if not types:
@@ -101,5 +111,7 @@ def pack(features_root: Path, out: Path, annotation_files: tuple[Path, ...], typ
         text_dir = features_root / TEXT_TYPE
         stems = sorted(p.stem for p in text_dir.glob("qid*")) if text_dir.is_dir() else []
         qids = [stem[3:] for stem in stems]
+    if not vids:
+        raise MrbenchError(f"nothing to pack: no videos in {', '.join(map(str, annotation_files)) or features_root}")
     pack_features(features_root, out, vids, qids, types, dtype=dtype, progress=True)
     click.echo(f"packed {len(vids)} videos ({', '.join(types)}) and {len(qids)} queries into {out}")

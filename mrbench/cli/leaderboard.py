@@ -50,6 +50,18 @@ def baselines(data_dir: Path, dataset: str, split: str, masked_dir: Path | None,
               export_gt: bool, title: str | None, columns: str, date: str | None) -> None:
     """Write the blind-baseline entries (position prior, whole video, uniform random), fitted
     on the training split of DATA only."""
+    from mrbench.io import folder_lock, refuse_overwrite, safe_name
+
+    safe_name(dataset, "--dataset")
+    safe_name(split, "--split")
+    refuse_overwrite(root, [data_dir, masked_dir], "--submissions")
+    with folder_lock(root):
+        _write_baselines(data_dir, dataset, split, masked_dir, seeds, root, export_gt, title, columns, date)
+
+
+def _write_baselines(data_dir: Path, dataset: str, split: str, masked_dir: Path | None, seeds: list[int], root: Path,
+                     export_gt: bool, title: str | None, columns: str, date: str | None) -> None:
+    """``submission baselines`` while holding the lock of the submissions folder."""
     from mrbench.leaderboard.entries import export_dataset, make_baseline_entries
 
     if export_gt:

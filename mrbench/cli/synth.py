@@ -7,13 +7,10 @@ from pathlib import Path
 
 import click
 
+from mrbench.cli.options import SEED, FiniteFloat
 from mrbench.errors import MrbenchError
 
-
-def _unit_interval(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
-    if value is not None and not 0.0 <= value <= 1.0:
-        raise MrbenchError(f"--{param.name.replace('_', '-')} must lie in [0, 1], got {value}")
-    return value
+_UNIT = FiniteFloat(0.0, 1.0)
 
 
 @click.command()
@@ -28,25 +25,26 @@ def _unit_interval(ctx: click.Context, param: click.Parameter, value: float | No
 @click.option("--dims", default="default", show_default=True,
               help="Feature dims: 'default' (256/128, text 128), 'qvh' (2304/512, text 512) or "
                    "'A,B[,C]' (slowfast, clip[, text]).")
-@click.option("--clip-len", type=float, default=2.0, show_default=True, help="Clip length (s).")
+@click.option("--clip-len", type=FiniteFloat(0, min_open=True), default=2.0, show_default=True,
+              help="Clip length (s).")
 @click.option("--n-clips", type=click.IntRange(min=1), default=None,
               help="Clips per video [default: 75] (not with --annotations: durations come from the file).")
-@click.option("--content", type=click.FloatRange(min=0), default=0.5, show_default=True,
+@click.option("--content", type=FiniteFloat(0), default=0.5, show_default=True,
               help="Strength of the moment's content vector (the cues have strength 1).")
-@click.option("--rho-scene", type=float, default=0.9, show_default=True, callback=_unit_interval,
+@click.option("--rho-scene", type=_UNIT, default=0.9, show_default=True,
               help="P(video place = the concept's place) in train/val.")
-@click.option("--rho-flank", type=float, default=0.9, show_default=True, callback=_unit_interval,
+@click.option("--rho-flank", type=_UNIT, default=0.9, show_default=True,
               help="P(the concept's prelude/aftermath flank the moment) in train/val.")
 @click.option("--flank-width", type=click.IntRange(min=0), default=4, show_default=True,
               help="Flank width in clips.")
 @click.option("--flank-off", type=click.Choice(["decoy", "swap", "none"]), default="decoy",
               show_default=True, help="Unplanted flanks: a decoy pair away from the moment, "
                                       "another concept's flanks around it, or none.")
-@click.option("--rho-position", type=float, default=0.5, show_default=True, callback=_unit_interval,
+@click.option("--rho-position", type=_UNIT, default=0.5, show_default=True,
               help="P(the moment starts in the skewed prior's band) in train/val (0 = uniform).")
 @click.option("--distractors", type=click.IntRange(min=0), default=1, show_default=True,
               help="Events of other concepts per video, away from the moment.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same bytes).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed (same seed, same bytes).")
 @click.option("--annotations", "annotation_files", multiple=True,
               type=click.Path(dir_okay=False, path_type=Path),
               help="Reuse a real annotation file's queries, videos and windows (repeatable; "

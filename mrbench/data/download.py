@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mrbench.data.catalog import RemoteFile, default_root, get_spec
 from mrbench.errors import MrbenchError
-from mrbench.io import sha256_file
+from mrbench.io import check_output_dir, folder_lock, refuse_overwrite, sha256_file
 
 _CHUNK = 1 << 16
 
@@ -78,9 +78,12 @@ def fetch_file(remote: RemoteFile, dest: Path, base: str | None = None, *, timeo
                     raise MrbenchError(f"transfer of {source} failed: {exc}") from None
                 if not chunk:
                     break
+                size += len(chunk)
+                if size > remote.size:
+                    raise MrbenchError(f"{source} sends more than the {remote.size} bytes of {remote.path}; "
+                                       "nothing was written")
                 out.write(chunk)
                 digest.update(chunk)
-                size += len(chunk)
                 bar.update(len(chunk))
             out.flush()
             os.fsync(out.fileno())
@@ -105,9 +108,12 @@ def download(name: str, dest: str | os.PathLike[str] | None = None, source: str 
     relative paths (a mirror). Idempotent: files already present with the right checksum are kept.
     """
     spec = get_spec(name)
-    dest_path = Path(dest) if dest else default_root(name)
-    if source is not None and "://" not in source and not Path(source).is_dir():
-        raise MrbenchError(f"--from {source}: not a URL and not a directory")
-    return [fetch_file(remote, dest_path, source, timeout=timeout, progress=progress)
-            for remote in spec.files.values()]
+    dest_path = check_output_dir(Path(dest) if dest else default_root(name), "--dest")
+    if source is not None and "://" not in source:
+        if not Path(source).is_dir():
+            raise MrbenchError(f"--from {source}: not a URL and not a directory")
+        refuse_overwrite(dest_path, [source], "--dest")
+    with folder_lock(dest_path):
+        return [fetch_file(remote, dest_path, source, timeout=timeout, progress=progress)
+                for remote in spec.files.values()]
 

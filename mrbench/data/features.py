@@ -12,15 +12,25 @@ plus ``index.parquet`` mapping each vid (or qid) to its row offset and length.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 import numpy as np
 
-from mrbench.errors import MissingFeaturesError, MrbenchError
-from mrbench.io import atomic_write_bytes, safe_name, save_npz
+from mrbench.errors import MissingFeaturesError, MrbenchError, ValidationError
+from mrbench.io import (
+    MAX_CLIPS,
+    MAX_FEATURE_DIM,
+    atomic_write_bytes,
+    check_output_dir,
+    folder_lock,
+    safe_name,
+    save_npz,
+)
 
 TEXT_TYPE = "clip_text_features"
 TEXT_KEYS = ("last_hidden_state", "pooler_output")
@@ -89,10 +99,10 @@ class FeatureStore:
         if path is None:
             raise MissingFeaturesError(self.root, {TEXT_TYPE: [text_name(qid)]})
         if path.suffix == ".npy":
-            tokens = np.load(path)
+            tokens = _read_array(path, "last_hidden_state")
             return {"last_hidden_state": tokens, "pooler_output": _pool(tokens)}
-        with np.load(path) as data:
-            tokens = data["last_hidden_state"]
+        tokens = _read_array(path, "last_hidden_state")
+        with _feature_file(path), np.load(path) as data:
             pooled = data["pooler_output"] if "pooler_output" in data else _pool(tokens)
         return {"last_hidden_state": tokens, "pooler_output": pooled}
 
@@ -135,13 +145,35 @@ def _pool(tokens: np.ndarray) -> np.ndarray:
     return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(tokens.dtype)
 
 
+@contextlib.contextmanager
+def _feature_file(path: Path) -> Iterator[None]:
+    """Turn what numpy and zipfile raise on a truncated, corrupt or oversized feature file into
+    one :class:`ValidationError` naming it."""
+    try:
+        yield
+    except (ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, OSError) as exc:
+        raise ValidationError(f"unreadable feature file ({type(exc).__name__}: {exc})"[:300], file=path) from None
+
+
+def _check_shape(path: Path, shape: tuple[int, ...]) -> None:
+    """Clips and dims of a feature array within bounds, checked from its header before reading."""
+    if not shape or shape[0] > MAX_CLIPS or any(d > MAX_FEATURE_DIM for d in shape[1:]) or len(shape) > 3:
+        raise ValidationError(f"feature array of shape {shape} is out of range (at most {MAX_CLIPS} clips of "
+                              f"at most {MAX_FEATURE_DIM} values)", file=path)
+
+
 def _read_array(path: Path, key: str) -> np.ndarray:
-    if path.suffix == ".npy":
-        return np.load(path)
-    with np.load(path) as data:
-        if key not in data:
-            raise MrbenchError(f"{path}: no key '{key}' (keys: {', '.join(data.files)})")
-        return data[key]
+    """One array of a feature file, its shape checked from the header before numpy allocates it."""
+    with _feature_file(path):
+        if path.suffix == ".npy":
+            _check_shape(path, array_shape(path, key)[0])
+            return np.load(path)
+        with np.load(path) as data:
+            if key not in data:
+                raise MrbenchError(f"{path}: no key '{key}' (keys: {', '.join(data.files)})")
+            with data.zip.open(f"{key}.npy") as handle:
+                _check_shape(path, _npy_header(handle)[0])
+            return data[key]
 
 
 class PackedStore:
@@ -212,14 +244,21 @@ def pack_features(
     Each type is written in a single streaming pass into a preallocated ``.npy`` (the first pass
     only reads array headers), so memory stays at one video at a time.
     """
+    store = FeatureStore(source)
+    types = list(types or store.video_types())
+    store.check(vids, qids, types)
+    out = check_output_dir(out, "--out")
+    with folder_lock(out):
+        return _pack(store, out, vids, qids, types, dtype, progress)
+
+
+def _pack(store: FeatureStore, out: Path, vids: Sequence[str], qids: Sequence[object], types: list[str],
+          dtype: str | None, progress: bool) -> Path:
+    """:func:`pack_features` while holding the lock of ``out``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     from tqdm import tqdm
 
-    store = FeatureStore(source)
-    types = list(types or store.video_types())
-    store.check(vids, qids, types)
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names: list[str] = []
     kinds: list[str] = []
@@ -228,6 +267,8 @@ def pack_features(
 
     def pack_one(feature_type: str, items: list[tuple[str, Path]], key: str) -> None:
         shapes = [array_shape(path, key) for _, path in items]
+        for (_, path), (shape, _) in zip(items, shapes, strict=True):
+            _check_shape(path, shape)
         dims = {shape[1:] for shape, _ in shapes}
         if len(dims) != 1:
             raise MrbenchError(f"{feature_type}: feature dims differ across files: {sorted(dims)}")
@@ -279,26 +320,30 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _npy_header(handle: IO[bytes]) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from an open .npy stream's header."""
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
+    else:
+        raise ValueError(f".npy format version {version} is not supported")
+    return tuple(shape), dtype
+
+
 def array_shape(path: Path, key: str) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype from the .npy header, without reading the data."""
-    import zipfile
-
-    def header(handle) -> tuple[tuple[int, ...], np.dtype]:  # noqa: ANN001
-        version = np.lib.format.read_magic(handle)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
-        else:  # rare utf-8 header (format 3.0): read the array itself
-            array = _read_array(path, key)
-            return array.shape, array.dtype
-        return tuple(shape), dtype
-
-    if path.suffix == ".npy":
-        with open(path, "rb") as handle:
-            return header(handle)
-    with zipfile.ZipFile(path) as zf, zf.open(f"{key}.npy") as handle:
-        return header(handle)
+    with _feature_file(path):
+        if path.suffix == ".npy":
+            with open(path, "rb") as handle:
+                return _npy_header(handle)
+        with zipfile.ZipFile(path) as zf:
+            if f"{key}.npy" not in zf.namelist():
+                keys = ", ".join(name.removesuffix(".npy") for name in zf.namelist())
+                raise MrbenchError(f"{path}: no key '{key}' (keys: {keys})")
+            with zf.open(f"{key}.npy") as handle:
+                return _npy_header(handle)
 
 
 def video_lengths(store: FeatureStore | PackedStore, vids: Iterable[str], types: Sequence[str]) -> Mapping[str, int]:

@@ -30,7 +30,6 @@ import json
 import math
 import os
 import re
-import shutil
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -41,8 +40,23 @@ import numpy as np
 from mrbench.data.dataset import DATASET_FILE, DatasetDir, DatasetInfo
 from mrbench.data.features import TEXT_TYPE, FeatureStore, text_name
 from mrbench.data.schema import Annotations, FileStyle, Query, read_annotations, write_annotations
-from mrbench.errors import MrbenchError
-from mrbench.io import atomic_write_bytes, atomic_write_text
+from mrbench.errors import MrbenchError, ValidationError
+from mrbench.io import (
+    MAX_CLIP_LEN,
+    MAX_CLIPS,
+    MAX_FEATURE_DIM,
+    MIN_CLIP_LEN,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_allocation,
+    check_output_dir,
+    finite_number,
+    folder_lock,
+    read_text,
+    recover_swap,
+    refuse_overwrite,
+    staged_folder,
+)
 
 GENERATOR_VERSION = 1
 SPLITS = ("train", "val", "val_ood", "test_ood")
@@ -53,6 +67,9 @@ DIM_PRESETS = {"default": (256, 128, 128), "qvh": (2304, 512, 512)}
 TRUTH_FILE = "truth.parquet"
 #: present while a run is in progress (its settings); removed once ``dataset.json`` is written
 JOB_FILE = ".synth-job.json"
+#: Queries per dataset and places per world: far beyond any real dataset, small enough to plan.
+MAX_QUERIES = 10_000_000
+MAX_PLACES = 10_000
 FLANK_OFF_MODES = ("decoy", "swap", "none")
 
 # Random streams (first entry after the seed), so that every stream is independent.
@@ -136,9 +153,9 @@ class SynthConfig:
             values = tuple(int(v) for v in self.dims.split(","))
         except ValueError:
             values = ()
-        if len(values) not in (2, 3) or min(values) < 1:
+        if len(values) not in (2, 3) or min(values) < 1 or max(values) > MAX_FEATURE_DIM:
             raise MrbenchError(
-                f"--dims must be 'default', 'qvh' or 'A,B[,C]' with positive ints, got {self.dims!r}"
+                f"--dims must be 'default', 'qvh' or 'A,B[,C]' with ints in [1, {MAX_FEATURE_DIM}], got {self.dims!r}"
             )
         return values if len(values) == 3 else (values[0], values[1], values[1])
 
@@ -152,15 +169,23 @@ class SynthConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise MrbenchError(f"{name} must be a finite number >= 0, got {value}")
-        for name in ("n_train", "n_val", "n_ood", "flank_width", "distractors"):
-            if getattr(self, name) < 0:
-                raise MrbenchError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("n_train", "n_val", "n_ood", "flank_width", "distractors", "seed", "n_clips", "concepts",
+                     "places", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise MrbenchError(f"{name} must be an integer >= 0, got {value!r}")
+        if self.n_train + self.n_val + 2 * self.n_ood > MAX_QUERIES:
+            raise MrbenchError(f"at most {MAX_QUERIES} queries in all, got {self.n_train + self.n_val + 2 * self.n_ood}")
+        if not self.annotations and self.n_clips > MAX_CLIPS:
+            raise MrbenchError(f"n_clips must be <= {MAX_CLIPS}, got {self.n_clips}")
+        if self.places > MAX_PLACES:
+            raise MrbenchError(f"places must be <= {MAX_PLACES}, got {self.places}")
         if self.concepts < 2 or self.concepts > len(ACTIONS) * len(OBJECTS) // 2:
             raise MrbenchError(f"concepts must lie in [2, {len(ACTIONS) * len(OBJECTS) // 2}], got {self.concepts}")
         if self.places < 1:
             raise MrbenchError(f"places must be >= 1, got {self.places}")
-        if not (math.isfinite(self.clip_len) and self.clip_len > 0):
-            raise MrbenchError(f"clip_len must be > 0, got {self.clip_len}")
+        if not (finite_number(self.clip_len) and MIN_CLIP_LEN <= self.clip_len <= MAX_CLIP_LEN):
+            raise MrbenchError(f"clip_len must be > 0 (seconds, in [{MIN_CLIP_LEN}, {MAX_CLIP_LEN}]), got {self.clip_len}")
         lo, hi = self.window_len
         if not 1 <= lo <= hi:
             raise MrbenchError(f"window_len must be 1 <= min <= max, got {self.window_len}")
@@ -387,6 +412,9 @@ def _plan_annotation_split(
     planned = []
     for i, record in enumerate(annotations.records):
         n_clips = max(1, math.ceil(record.duration / config.clip_len - 1e-9))
+        if n_clips > MAX_CLIPS:
+            raise ValidationError(f"{n_clips} clips of {config.clip_len:g} s is more than the bound of {MAX_CLIPS}",
+                                  file=annotations.path, qid=record.qid, field="duration")
         windows = _windows_to_clips(record, n_clips, config.clip_len)
         given = {}
         if record.relevant_clip_ids and record.saliency_scores:
@@ -533,6 +561,8 @@ def load_annotation_splits(config: SynthConfig) -> list[tuple[str, Annotations]]
     out = []
     for path in config.annotations:
         annotations = read_annotations(path, require_windows=True)
+        if not annotations.records:
+            raise ValidationError("the annotation file has no queries", file=path)
         name = config.split or _split_name(Path(path))
         if name in (s for s, _ in out):
             raise MrbenchError(f"two --annotations files map to split {name!r}; rename one file")
@@ -706,7 +736,7 @@ def _prepare_out(out: Path, job: dict, force: bool, resume: bool) -> str:
     if not resume:
         return "replace"
     previous = ({"generator_version": info.extra.get("generator_version"), "config": info.extra.get("config")}
-                if info is not None else json.loads((out / JOB_FILE).read_text(encoding="utf-8")))
+                if info is not None else _read_job(out / JOB_FILE))
     if previous != job:
         changed = sorted(k for k in set(job["config"]) | set(previous.get("config") or {})
                          if job["config"].get(k) != (previous.get("config") or {}).get(k))
@@ -717,13 +747,15 @@ def _prepare_out(out: Path, job: dict, force: bool, resume: bool) -> str:
     return "done" if complete else "resume"
 
 
-def _clear(out: Path) -> None:
-    """Remove what a synthetic dataset directory holds (dataset.json first)."""
-    (out / DATASET_FILE).unlink(missing_ok=True)
-    for name in ("annotations", "features"):
-        shutil.rmtree(out / name, ignore_errors=True)
-    for name in (TRUTH_FILE, JOB_FILE):
-        (out / name).unlink(missing_ok=True)
+def _read_job(path: Path) -> dict:
+    """The settings an interrupted run recorded in its job file."""
+    try:
+        job = json.loads(read_text(path, what="job file"))
+    except (ValueError, RecursionError) as exc:
+        raise ValidationError(f"invalid JSON ({exc}); --force starts over"[:200], file=path) from None
+    if not isinstance(job, dict) or not isinstance(job.get("config"), dict):
+        raise ValidationError("not a job record; --force starts over", file=path)
+    return job
 
 
 def _written(store: FeatureStore, video: PlannedVideo) -> bool:
@@ -740,21 +772,37 @@ def generate(
 
     Features are rendered and written one batch of ``config.batch_size`` videos at a time, so
     memory stays bounded whatever the size; ``dataset.json`` is written last. ``force``
-    replaces a synthetic dataset (complete or interrupted); ``resume`` finishes an interrupted
-    run of the same settings, writing only the videos it lacks (the bytes equal an
-    uninterrupted run's, since every video is rendered from its own seed).
+    replaces a synthetic dataset (complete or interrupted): the new one is built beside it and
+    swapped in only when complete, so a kill at any moment leaves the old or the new one whole.
+    ``resume`` finishes an interrupted run of the same settings, writing only the videos it
+    lacks (the bytes equal an uninterrupted run's, since every video is rendered from its own
+    seed). The folder is locked while written (a second writer gets an error naming the first).
     """
-    from tqdm import tqdm
-
     config.validate()
     out = Path(out)
+    refuse_overwrite(out, config.annotations, "--out")
+    check_output_dir(out, "--out")
     job = job_record(config)
-    action = _prepare_out(out, job, force, resume)
-    if action == "done":
-        return out
+    with folder_lock(out):
+        recover_swap(out)
+        action = _prepare_out(out, job, force, resume)
+        if action == "replace":  # built beside, swapped in when complete: a kill keeps the old one
+            with staged_folder(out) as staging:
+                _write(config, staging, job, "fresh", progress)
+        elif action != "done":
+            _write(config, out, job, action, progress)
+    return out
+
+
+def _write(config: SynthConfig, out: Path, job: dict, action: str, progress: bool) -> None:
+    """Write (``action`` "fresh") or finish ("resume") the dataset in ``out``."""
+    from tqdm import tqdm
+
     world, videos = plan(config)
-    if action == "replace":
-        _clear(out)
+    d_sf, d_clip, d_text = config.feature_dims()
+    longest = max((v.n_clips for v in videos), default=1)
+    check_allocation((2 * min(config.batch_size, len(videos)), longest, d_sf + d_clip), 4,
+                     "a batch of rendered videos", field="duration" if config.annotations else "n_clips")
     out.mkdir(parents=True, exist_ok=True)
     directory = DatasetDir(out)
     store = FeatureStore(directory.features_root)
@@ -802,7 +850,6 @@ def generate(
             fut.result()
         bar.update(previous)
     atomic_write_bytes(out / TRUTH_FILE, _truth_bytes(truth_rows(config, world, videos)))
-    d_sf, d_clip, d_text = config.feature_dims()
     info = DatasetInfo(
         name=config.name,
         clip_len=config.clip_len,
@@ -828,4 +875,3 @@ def generate(
     )
     directory.write_info(info)
     (out / JOB_FILE).unlink()
-    return out

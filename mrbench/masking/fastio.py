@@ -113,6 +113,8 @@ def _read_stored_member(path: str) -> np.ndarray | None:
             return None
         shape, fortran, dtype = found
         count = int(np.prod(shape))
+        if count * dtype.itemsize > os.fstat(handle.fileno()).st_size - handle.tell():
+            return None  # a header that claims more than the file holds: the checked general reader
         array = np.fromfile(handle, dtype=dtype, count=count)
     if array.size != count:
         return None
