@@ -337,3 +337,104 @@ def test_pct_is_the_reference_rounding() -> None:
     assert pct(2 / 3) == 66.67
     assert pct(0.123449) == 12.34
     assert pct(1.0) == 100.0
+
+
+def test_report_table_hand_layout() -> None:
+    """The printed table: title, counts, headline (MR style without highlights), the full R1 and
+    mAP rows, the bucket row, the extra MR numbers, then the spurious block (one file: no spread)."""
+    report = score(exact_threshold_preds(), exact_threshold_gt(), masked=[exact_threshold_preds(KS[:5])],
+                   allow_missing=True)
+    lines = report.format_table().splitlines()
+    assert lines[:3] == ["mrbench score: <predictions>", "10 queries", "-- headline"]
+    rows = {line.split("  ")[1].strip(): line for line in lines if line.startswith("  ")}
+    assert rows["R1@0.5"].split()[-1] == "100.00" and rows["R1@0.7"].split()[-1] == "60.00"
+    assert rows["mIoU"].split()[-1] == "72.50" and rows["mAP"].split()[-1] == "55.00"
+    assert rows["R1@0.5:0.95"].split()[1:] == [f"{v:.2f}" for v in EXPECTED_BY_THRESHOLD.values()]
+    assert rows["middle mAP / R1@0.5"].split()[-3:] == ["55.00", "/", "100.00"]
+    assert rows["dR1@0.7"].split()[-1] == "57.90"
+    # masked file: queries 10..14 only -> Spurious-R1@0.5 = 50, no "±" with a single file
+    assert rows["Spurious-R1@0.5"].split()[-1] == "50.00"
+    assert "±" not in report.format_table()
+    assert "-- spurious (masked targets, 1 file(s); lower is better)" in lines
+    assert lines.index("-- moment retrieval") < lines.index("-- spurious (masked targets, 1 file(s); lower is better)")
+    assert str(report) == report.format_table()
+
+
+def test_report_table_shows_intervals_and_missing_count() -> None:
+    """With ``ci`` each headline value carries its interval; missing queries are counted."""
+    report = score(exact_threshold_preds(KS[1:]), exact_threshold_gt(), allow_missing=True, ci=True, n_boot=50)
+    lines = report.format_table().splitlines()
+    assert lines[1] == "10 queries, 1 missing (scored 0)"
+    r1 = next(line for line in lines if line.strip().startswith("R1@0.5 "))
+    low, high = report["intervals"]["MR-full-R1@0.5"]
+    assert r1.split()[-2:] == [f"[{low:.2f},", f"{high:.2f}]"]
+    data = json.loads(report.to_json())
+    assert data["brief"]["MR-full-R1@0.5"] == 90.0 and "meta" in data
+    copy = report.to_dict()
+    copy["brief"]["MR-full-R1@0.5"] = 0.0
+    assert report.brief["MR-full-R1@0.5"] == 90.0
+    assert "spurious" not in report and report["mrbench"]["n_missing"] == 1
+
+
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [([5.0, 4.0, 0.9], "reversed"), ([float("nan"), 4.0, 0.9], "not finite"), ([1.0, 2.0], r"\[start, end, score\]"),
+     ([1.0, "2", 0.5], r"\[start, end, score\]"), ([True, 2.0, 0.5], r"\[start, end, score\]")],
+)
+def test_invalid_prediction_windows_are_named(window: list[Any], message: str) -> None:
+    """A malformed window of the second query names its line, qid and window index."""
+    preds = exact_threshold_preds(KS[:2])
+    preds[1]["pred_relevant_windows"] = [[0.0, 1.0, 0.5], window]
+    with pytest.raises(ValidationError, match=message) as info:
+        score(preds, exact_threshold_gt(), allow_missing=True)
+    assert info.value.line == 2 and info.value.qid == 11
+
+
+def test_prediction_qid_problems() -> None:
+    """Duplicate qid (names the first line), unknown qid, a str qid for an int GT qid (hint)."""
+    preds = exact_threshold_preds(KS[:2]) + exact_threshold_preds(KS[:1])
+    with pytest.raises(ValidationError, match="first on line 1"):
+        score(preds, exact_threshold_gt(), allow_missing=True)
+    with pytest.raises(ValidationError, match="not in the ground truth"):
+        score([{"qid": 99, "pred_relevant_windows": [[0, 1, 1]]}], exact_threshold_gt(), allow_missing=True)
+    with pytest.raises(ValidationError, match="types must match"):
+        score([{"qid": "10", "pred_relevant_windows": [[0, 1, 1]]}], exact_threshold_gt(), allow_missing=True)
+    with pytest.raises(ValidationError, match="non-empty"):
+        score([{"qid": 10, "pred_relevant_windows": []}], exact_threshold_gt(), allow_missing=True)
+
+
+def test_only_the_first_ten_windows_count_and_r1_takes_the_first_listed() -> None:
+    """A query listing 11 windows: the exact 11th is cut (mAP 0); R1 uses the first listed
+    window even when a later one has a higher score (the first [0, 10] has IoU 0.5)."""
+    gt = [gt_record(1, [[0.0, 20.0]])]
+    misses = [[100.0 + 5 * i, 102.0 + 5 * i, 0.9] for i in range(10)]
+    report = score([{"qid": 1, "pred_relevant_windows": [*misses, [0.0, 20.0, 1.0]]}], gt).to_dict()
+    assert report["brief"]["MR-full-mAP"] == 0.0
+    first = score([{"qid": 1, "pred_relevant_windows": [[0.0, 10.0, 0.1], [0.0, 20.0, 0.9]]}], gt).to_dict()
+    assert first["full"]["MR-R1"]["0.5"] == 100.0 and first["full"]["MR-R1"]["0.55"] == 0.0
+    assert first["full"]["MR-mAP"]["0.95"] == 100.0  # mAP ranks by score: the exact one first
+
+
+def test_saliency_argmax_is_the_first_maximum_of_the_raw_list() -> None:
+    """On ties the first maximum of the raw list is the argmax: q1 -> clip 1 (its positive is
+    clip 0: miss), q3 -> clip 0 (its positive is clip 1: miss); q2 hits: Fair HIT@1 = 1/3."""
+    preds = [
+        {"qid": 1, "pred_saliency_scores": [0.5, 0.9, 0.9]},  # argmax 1: q1's positive is clip 0 -> miss
+        {"qid": 2, "pred_saliency_scores": [0.1, 0.2, 0.9]},
+        {"qid": 3, "pred_saliency_scores": [0.9, 0.9, 0.3]},  # argmax 0: q3's positive is clip 1 -> miss
+    ]
+    report = score(preds, highlight_gt()).to_dict()
+    assert report["HL-min-Fair"]["HL-Hit1"] == pct(1 / 3)
+
+
+def test_bundle_file_scores_like_its_predictions(tmp_path: Path) -> None:
+    """A single-file bundle with inline predictions and one masked list: the standard and
+    spurious numbers are those of the exact-threshold case (mAP 55; masked: queries 10..14)."""
+    from mrbench.scoring import write_bundle
+
+    path = write_bundle(tmp_path / "b.json", {"model": "m", "seed": 3}, exact_threshold_preds(),
+                        masked=[exact_threshold_preds(KS[:5])])
+    report = score(path, exact_threshold_gt(), allow_missing=True).to_dict()
+    assert report["brief"]["MR-full-mAP"] == 55.0
+    assert report["spurious"]["brief"]["Spurious-R1@0.5"] == 50.0
+    assert report["meta"]["model"] == "m" and report["meta"]["seed"] == 3
