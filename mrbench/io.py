@@ -254,6 +254,23 @@ def check_allocation(shape: Iterable[int], itemsize: int, what: str, *, file: st
         )
 
 
+def require_file(path: str | os.PathLike[str], what: str = "file") -> Path:
+    """``path`` if it is a regular file (symlinks followed); otherwise one :class:`ValidationError`
+    saying what it is instead (missing, a directory, a device or pipe, unreadable)."""
+    path = Path(path)
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise ValidationError("no such file", file=path) from None
+    except OSError as exc:
+        raise ValidationError(f"cannot read {what} ({exc.strerror})", file=path) from None
+    if path.is_dir():
+        raise ValidationError(f"is a directory, not a {what}", file=path)
+    if not path.is_file():
+        raise ValidationError(f"is not a regular file (a {what} is expected)", file=path)
+    return path
+
+
 def read_text(path: str | os.PathLike[str], limits: ReadLimits | None = None, *, what: str = "file") -> str:
     """The UTF-8 text of a regular file, gunzipped when it is gzip data (by name or magic bytes).
 
@@ -263,17 +280,8 @@ def read_text(path: str | os.PathLike[str], limits: ReadLimits | None = None, *,
     :class:`ValidationError` naming the file. A leading BOM is dropped.
     """
     limits = limits or ReadLimits(MAX_TEXT_BYTES).scaled(limit_factor())
-    path = Path(path)
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise ValidationError("no such file", file=path) from None
-    except OSError as exc:
-        raise ValidationError(f"cannot read {what} ({exc.strerror})", file=path) from None
-    if path.is_dir():
-        raise ValidationError(f"is a directory, not a {what}", file=path)
-    if not path.is_file():
-        raise ValidationError(f"is not a regular file (a {what} is expected)", file=path)
+    path = require_file(path, what)
+    info = path.stat()
     if info.st_size > limits.max_bytes:
         raise limits.exceeded(f"{info.st_size} bytes is more than the bound of {limits.max_bytes}", file=path)
     try:

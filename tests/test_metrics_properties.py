@@ -16,16 +16,20 @@ from mrbench.metrics import (
 )
 from mrbench.scoring import score
 
-coord = st.floats(min_value=0.0, max_value=150.0, allow_nan=False)
+DURATION = 150.0
+MIN_GT_LENGTH = 0.5
+coord = st.floats(min_value=0.0, max_value=DURATION, allow_nan=False)
 
 
 @st.composite
 def spans(draw: st.DrawFn, positive: bool = False) -> list[float]:
+    """A window inside ``[0, DURATION]``; ``positive``: at least ``MIN_GT_LENGTH`` long, so a
+    valid ground-truth window (never past the video's end)."""
+    if positive:
+        lo = draw(st.floats(0.0, DURATION - MIN_GT_LENGTH))
+        return [lo, draw(st.floats(lo + MIN_GT_LENGTH, DURATION))]
     a, b = draw(coord), draw(coord)
-    lo, hi = min(a, b), max(a, b)
-    if positive and hi - lo < 0.5:
-        hi = lo + 0.5
-    return [lo, hi]
+    return [min(a, b), max(a, b)]
 
 
 @st.composite
@@ -35,7 +39,7 @@ def queries(draw: st.DrawFn) -> list[dict]:
     gt, preds = [], []
     for qid in range(n):
         windows = draw(st.lists(spans(positive=True), min_size=1, max_size=4))
-        gt.append({"qid": qid, "query": "q", "vid": f"v{qid}", "duration": 150.0, "relevant_windows": windows})
+        gt.append({"qid": qid, "query": "q", "vid": f"v{qid}", "duration": DURATION, "relevant_windows": windows})
         listed = draw(st.lists(spans(), min_size=1, max_size=10))
         scores = draw(st.lists(st.floats(0, 1, allow_nan=False), min_size=len(listed), max_size=len(listed)))
         preds.append({"qid": qid, "pred_relevant_windows": [w + [s] for w, s in zip(listed, scores, strict=True)]})

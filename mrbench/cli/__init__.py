@@ -66,6 +66,13 @@ def os_error_text(exc: OSError) -> str:
     return f"{' -> '.join(paths)}: {reason}" if paths else reason
 
 
+def usage_error_text(exc: click.ClickException) -> str:
+    """One line for a bad command line: click's message, where to read the usage."""
+    line = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    return f"{line} (see '{ctx.command_path} --help')" if ctx is not None else line
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors print one line and exit with code 2."""
     warnings.showwarning = _show_warning
@@ -88,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"error: {usage_error_text(exc)}", err=True)
         sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from mrbench.cli.options import SEED, FiniteFloat
@@ -51,11 +53,13 @@ def score(
     mrbench score preds.jsonl --dataset qvhighlights --split val --json metrics.json
     mrbench score preds.jsonl --gt val.jsonl --masked m0.jsonl --masked m1.jsonl --variant masked/
     """
-    from mrbench.io import atomic_write_text, refuse_overwrite
+    from mrbench.io import atomic_write_text, check_output_dir, refuse_overwrite
     from mrbench.scoring import score as run_score
 
     if json_out and json_out != "-":
-        refuse_overwrite(json_out, [pred, gt, *masked, *variant], "--json")
+        folders = [*variant, root, *(p for p in (pred,) if Path(p).is_dir())]  # a bundle folder too
+        refuse_overwrite(json_out, [pred, gt, *masked], "--json", read_whole=folders)
+        check_output_dir(Path(json_out).parent, "--json")
     report = run_score(
         pred,
         gt,

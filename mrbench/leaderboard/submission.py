@@ -233,10 +233,9 @@ def _check_value(name: str, spec: Field, value: Any, fail: Any) -> Any:
         if spec.kind == "pattern":
             if "/" in value or "\\" in value or value.startswith("."):
                 raise fail(f"must be a plain file name inside the entry, got {short_repr(value)}")
-            try:
-                example = value.format(seed=0)
-            except (KeyError, IndexError, ValueError, AttributeError):
-                raise fail(f"may only use the placeholder {{seed}}, got {short_repr(value)}") from None
+            if "{" in value.replace("{seed}", "") or "}" in value.replace("{seed}", ""):
+                raise fail(f"may only use the placeholder {{seed}}, got {short_repr(value)}")
+            example = value.format(seed=0)
             try:
                 safe_name(example, name)
             except ValidationError as exc:

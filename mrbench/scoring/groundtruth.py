@@ -6,14 +6,13 @@ import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mrbench.data.schema import Annotations, Qid, Query, read_annotations
 from mrbench.errors import MrbenchError, ValidationError
-from mrbench.io import MAX_CLIP_LEN, MIN_CLIP_LEN, check_allocation, finite_number
+from mrbench.io import MAX_CLIP_LEN, MIN_CLIP_LEN, check_allocation, finite_number, require_file
 
 #: Clip length (seconds) of QVHighlights' saliency labels, as the reference evaluator hard-codes.
 HL_CLIP_LEN = 2.0
@@ -56,9 +55,7 @@ def load_ground_truth(gt: GroundTruthLike, *, clip_len: float = HL_CLIP_LEN) -> 
         raise MrbenchError(f"the clip length must lie in [{MIN_CLIP_LEN}, {MAX_CLIP_LEN}] seconds, got {clip_len!r}")
     lines: list[int | None]
     if isinstance(gt, (str, os.PathLike)):
-        path = Path(gt)
-        if not path.is_file():
-            raise ValidationError("no such file", file=path)
+        path = require_file(gt, "ground-truth file")
         stat = path.stat()
         return _load_file(str(path.resolve()), str(gt), stat.st_mtime_ns, stat.st_size, clip_len)
     if isinstance(gt, Annotations):
