@@ -332,26 +332,21 @@ def _build(submissions_root: Path, out_dir: Path, cache_path: Path, use_cache: b
     runs: dict[str, Any] = {}
     scored = cached = 0
     todo = [(sub, ref, seed) for sub, ref in entries for seed in sub.seeds]
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    from tqdm import tqdm
 
-        bar = tqdm(total=len(todo), desc="scoring", unit="run", leave=False)
     per_entry: dict[str, dict[int, dict[str, float | None]]] = {}
-    for sub, ref, seed in todo:
-        key = run_key(sub, ref, seed, scorer, hashes)
-        if key in old_runs:
-            metrics = old_runs[key]
-            cached += 1
-        else:
-            metrics = score_run(sub, ref, seed)
-            scored += 1
-        runs[key] = metrics
-        per_entry.setdefault(sub.entry_id, {})[seed] = metrics
-        if bar is not None:
+    with tqdm(total=len(todo), desc="scoring", unit="run", leave=False, disable=not progress) as bar:
+        for sub, ref, seed in todo:  # the bar is gone before an error is printed
+            key = run_key(sub, ref, seed, scorer, hashes)
+            if key in old_runs:
+                metrics = old_runs[key]
+                cached += 1
+            else:
+                metrics = score_run(sub, ref, seed)
+                scored += 1
+            runs[key] = metrics
+            per_entry.setdefault(sub.entry_id, {})[seed] = metrics
             bar.update()
-    if bar is not None:
-        bar.close()
 
     groups: dict[tuple[str, str], Group] = {}
     for sub, ref in entries:
