@@ -175,7 +175,8 @@ class SynthConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise MrbenchError(f"{name} must be an integer >= 0, got {value!r}")
         if self.n_train + self.n_val + 2 * self.n_ood > MAX_QUERIES:
-            raise MrbenchError(f"at most {MAX_QUERIES} queries in all, got {self.n_train + self.n_val + 2 * self.n_ood}")
+            raise MrbenchError(f"n_train + n_val + 2 x n_ood (queries in all) must be <= {MAX_QUERIES}, "
+                               f"got {self.n_train + self.n_val + 2 * self.n_ood}")
         if not self.annotations and self.n_clips > MAX_CLIPS:
             raise MrbenchError(f"n_clips must be <= {MAX_CLIPS}, got {self.n_clips}")
         if self.places > MAX_PLACES:
