@@ -31,6 +31,7 @@ from pathlib import Path
 import click
 
 from mrbench.cli.options import parse_seeds
+from mrbench.io import check_output_dir, folder_lock
 
 DATASET = "synth-default"
 TITLE = "mrbench synthetic dataset (default settings)"
@@ -247,9 +248,9 @@ def final_table(groups: list) -> str:  # noqa: ANN001 (Group, imported lazily)
               help="Training seeds of the reference models (comma-separated).")
 @click.option("--models", default="qd_detr,tddetr", show_default=True,
               help="Reference models to train, comma-separated ('none': baselines only).")
-@click.option("--queries", type=int, default=None,
+@click.option("--queries", type=click.IntRange(1, 1_000_000), default=None,
               help="Training queries of the synthetic dataset (default: the generator's default).")
-@click.option("--epochs", type=click.IntRange(min=1), default=DEMO_EPOCHS, show_default=True,
+@click.option("--epochs", type=click.IntRange(1, 100_000), default=DEMO_EPOCHS, show_default=True,
               help="Training epochs per run (the tiny preset's 30 take far longer than the demo's 10 minutes).")
 @click.option("--set", "train_sets", multiple=True, help="Training override key=value (repeatable), e.g. train.lr=5e-4.")
 @click.option("--resume", is_flag=True,
@@ -272,7 +273,8 @@ def demo(out: Path | None, seeds: list[int], models: str, queries: int | None, e
         if out is None:
             work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mrbench-demo-")))
         else:
-            work = out
+            work = check_output_dir(out, "--out")
+            stack.enter_context(folder_lock(work))  # one demo per folder (its stages lock their own)
             work.mkdir(parents=True, exist_ok=True)
         result = run_demo(work, seeds=seeds, models=model_list, synth_overrides=overrides,
                           train_sets=[f"train.epochs={epochs}", *train_sets], resume=resume)
