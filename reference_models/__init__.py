@@ -26,7 +26,8 @@ from mrbench.errors import MrbenchError
 from reference_models.core.config import PRESETS, Config, ModelConfig, apply_overrides
 
 #: modules imported to register their models; absent optional ones are skipped
-MODEL_MODULES = ("reference_models.qd_detr", "reference_models.tddetr")
+MODEL_MODULES = ("reference_models.qd_detr", "reference_models.tddetr", "reference_models.moment_detr",
+                 "reference_models.cg_detr")
 
 
 @dataclass

@@ -45,6 +45,15 @@ class ModelConfig:
     #: ``.repeat(nhead, 1, 1)``: head h of sample b gets the mask of sample (b * nhead + h) mod B,
     #: so a sample's outputs depend on its batch-mates. Off: plain text key-padding masking.
     t2v_head_major_mask: bool = False
+    #: CG-DETR (read only by it): learnable dummy tokens, prototypes (``total_prompts``, of which
+    #: the ``num_prompts`` most similar form the saliency token) and the depths of its dummy,
+    #: sentence and moment encoders
+    num_dummies: int = 45
+    total_prompts: int = 10
+    num_prompts: int = 1
+    dummy_layers: int = 2
+    sent_layers: int = 1
+    moment_layers: int = 1
 
 
 @dataclass
@@ -62,6 +71,17 @@ class LossConfig:
     cost_span: float = 10.0
     cost_giou: float = 1.0
     cost_class: float = 4.0
+    #: CG-DETR (read only by it): weights of the attention-score saliency copy (``lw_wattn``), the
+    #: moment-sentence alignment (``lw_ms_align``) and the distillation and orthogonality terms
+    #: (``lw_distill``)
+    wattn: float = 1.0
+    ms_align: float = 1.0
+    distill: float = 1.0
+    #: CG-DETR's batch-dependent release losses: the attention BCE averages padded clips too, the
+    #: alignment BCE divides by the padded length, the distillation's target softmax and mean
+    #: include padded text columns, and a lone false-negative sample's rank term vanishes.
+    #: Off: valid entries only, every false negative counted
+    cg_release_losses: bool = False
 
 
 @dataclass
