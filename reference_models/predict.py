@@ -96,10 +96,14 @@ def iterate_batches(
 def predict_split(
     model: torch.nn.Module, dataset: MomentDataset, device: torch.device, batch_size: int = 128,
     autocast: torch.dtype | None = None, nms_thresh: float = -1.0, resident: ResidentSplit | None = None,
-    top_k: int = 10, span_scale: str = "clips", widen_short: bool = True,
+    top_k: int = 10, span_scale: str = "clips", widen_short: bool = True, nms_sigma: float | None = None,
 ) -> list[dict]:
     """Prediction records (community format) for every query of ``dataset``
-    (``span_scale``/``widen_short``: :func:`~reference_models.core.postprocess.to_windows`)."""
+    (``span_scale``/``widen_short``/``nms_sigma``: :func:`~reference_models.core.postprocess.to_windows`;
+    ``nms_sigma`` None: the model's ``config.train.nms_sigma``, 0 without a config)."""
+    if nms_sigma is None:
+        config = getattr(model, "config", None)
+        nms_sigma = float(getattr(getattr(config, "train", None), "nms_sigma", 0.0))
     was_training = model.training
     model.eval()
     records = []
@@ -119,7 +123,7 @@ def predict_split(
                 "vid": record.vid,
                 "pred_relevant_windows": to_windows(
                     spans[row], scores[row], n, dataset.clip_len, record.duration, True, nms_thresh, top_k,
-                    span_scale, widen_short,
+                    span_scale, widen_short, nms_sigma,
                 ),
                 "pred_saliency_scores": [round(float(s), 4) for s in saliency[row, :n]],
             })

@@ -39,6 +39,7 @@ SPLITS = ("val", "test_ood")
 MODELS = {
     "qd_detr": ("QD-DETR (tiny preset)", "https://arxiv.org/abs/2303.13874"),
     "tddetr": ("TD-DETR (tiny preset)", "https://arxiv.org/abs/2501.07305"),
+    "bam_detr": ("BAM-DETR (tiny preset)", "https://arxiv.org/abs/2312.00083"),
 }
 FEATURES = ["slowfast_features", "clip_features", "clip_text_features"]
 SELECTION_SPLIT = "val"

@@ -41,6 +41,11 @@ class ModelConfig:
     beta: float = 0.7
     #: TDEM differences on ``x + pos`` (the original release) instead of ``x``
     temporal_uses_pos: bool = False
+    #: BAM-DETR (read only by it): the release's boundary pathway and boundary loss on the batch's
+    #: padded length (boundary convs over padded clips, sampling locations scaled by valid/padded
+    #: length on the padded grid, loss targets placed on the padded length: batch-dependent).
+    #: Off: each sample on its own valid clips
+    boundary_padded_length: bool = False
     #: the release's text-to-video (and TDEM) attention mask, expanded head-major with
     #: ``.repeat(nhead, 1, 1)``: head h of sample b gets the mask of sample (b * nhead + h) mod B,
     #: so a sample's outputs depend on its batch-mates. Off: plain text key-padding masking.
@@ -64,6 +69,9 @@ class LossConfig:
     giou: float = 1.0
     label: float = 4.0
     saliency: float = 1.0
+    #: BAM-DETR (read only by it): IoU-quality and boundary loss weights
+    quality: float = 2.0
+    boundary: float = 1.0
     eos_coef: float = 0.1
     margin: float = 0.2
     tau: float = 0.5
@@ -127,6 +135,9 @@ class TrainConfig:
     #: CPU threads for torch (0 = torch's default); 1 is fastest for tiny models on few cores
     threads: int = 0
     nms_thresh: float = -1.0
+    #: 0: hard NMS (drop a window overlapping a kept one above ``nms_thresh``); > 0: the BAM-DETR
+    #: release's Gaussian decay (score x exp(-IoU^2 / sigma), IoU = intersection / hull), re-ranked
+    nms_sigma: float = 0.0
     #: predicted spans are normalised; "clips" scales them by ``n_clips * clip_len`` (the length
     #: they were normalised by in training), "duration" by the video's duration (the release)
     span_scale: str = "clips"

@@ -35,12 +35,41 @@ def temporal_nms(windows: np.ndarray, thresh: float) -> np.ndarray:
     return np.asarray(keep, dtype=np.int64)
 
 
+def soft_nms(windows: np.ndarray, scores: np.ndarray, thresh: float, sigma: float,
+             top_k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The BAM-DETR release's NMS over ``windows [K, 2]`` and ``scores [K]``: repeatedly keep the
+    best remaining window and multiply the score of every other remaining window whose IoU with
+    it exceeds ``thresh`` by ``exp(-IoU^2 / sigma)``, where IoU = intersection / hull (the
+    release's, not the union); at most ``top_k`` kept, in the order kept, with decayed scores."""
+    windows = np.asarray(windows, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64).copy()
+    if len(windows) == 1:
+        return windows, scores
+    left = list(range(len(windows)))
+    kept: list[int] = []
+    while left and len(kept) < top_k:
+        best = max(left, key=lambda i: scores[i])  # the first of equal scores, as list.index(max)
+        for i in left:
+            if i == best:
+                continue
+            inter = max(0.0, min(windows[best, 1], windows[i, 1]) - max(windows[best, 0], windows[i, 0]))
+            hull = max(windows[best, 1], windows[i, 1]) - min(windows[best, 0], windows[i, 0])
+            iou = inter / hull if hull != 0 else 0.0
+            if iou > thresh:
+                scores[i] *= np.exp(-(iou * iou) / sigma)
+        kept.append(best)
+        left.remove(best)
+    index = np.asarray(kept, dtype=np.int64)
+    return windows[index], scores[index]
+
+
 def to_windows(
     spans: np.ndarray, scores: np.ndarray, n_clips: int, clip_len: float, duration: float,
     round_to_clip: bool = True, nms_thresh: float = -1.0, top_k: int = 10, span_scale: str = "clips",
-    widen_short: bool = True,
+    widen_short: bool = True, nms_sigma: float = 0.0,
 ) -> list[list[float]]:
-    """``[[start, end, score], ...]`` in seconds, best first, from normalised xx ``spans [Q, 2]``."""
+    """``[[start, end, score], ...]`` in seconds, best first, from normalised xx ``spans [Q, 2]``
+    (``nms_sigma > 0``: :func:`soft_nms` on the first ``top_k`` windows instead of hard NMS)."""
     if span_scale not in SPAN_SCALES:
         raise ValueError(f"span_scale must be one of {', '.join(SPAN_SCALES)}, got {span_scale!r}")
     length = duration if span_scale == "duration" else n_clips * clip_len
@@ -55,7 +84,9 @@ def to_windows(
         seconds = np.clip(seconds, 0.0, duration)
     order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
     seconds, scores = seconds[order], np.asarray(scores)[order]
-    if nms_thresh is not None and nms_thresh > 0:
+    if nms_thresh is not None and nms_thresh > 0 and nms_sigma > 0:
+        seconds, scores = soft_nms(seconds[:top_k], scores[:top_k], nms_thresh, nms_sigma, top_k)
+    elif nms_thresh is not None and nms_thresh > 0:
         kept = temporal_nms(seconds, nms_thresh)
         seconds, scores = seconds[kept], scores[kept]
     return [[round(float(s), 4), round(float(e), 4), round(float(p), 4)] for (s, e), p in zip(seconds[:top_k], scores[:top_k], strict=True)]
