@@ -178,7 +178,8 @@ def test_real_negatives_follow_the_video() -> None:
 
 def test_overfits_a_tiny_batch() -> None:
     torch.manual_seed(0)
-    model = create_model("cg_detr", preset="tiny", video_dim=10, text_dim=6, dropout=0.0, input_dropout=0.0)
+    model = create_model("cg_detr", preset="tiny", video_dim=10, text_dim=6, dropout=0.0, input_dropout=0.0,
+                         hidden=32, dim_ff=64, num_dummies=4, total_prompts=3)  # smaller: seconds on a busy CPU
     assert_overfits(model, steps=60, factor=5.0)
 
 

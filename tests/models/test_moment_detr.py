@@ -164,7 +164,7 @@ def assert_overfits(model: torch.nn.Module, steps: int, factor: float = 10.0) ->
     top-scored span matches its window (gIoU >= 0.5)."""
     torch.manual_seed(0)
     batch = toy_batch()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.0, foreach=True)
     model.train()
     first = None
     for _ in range(steps):
