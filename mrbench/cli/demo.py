@@ -40,6 +40,8 @@ MODELS = {
     "qd_detr": ("QD-DETR (tiny preset)", "https://arxiv.org/abs/2303.13874"),
     "tddetr": ("TD-DETR (tiny preset)", "https://arxiv.org/abs/2501.07305"),
     "bam_detr": ("BAM-DETR (tiny preset)", "https://arxiv.org/abs/2312.00083"),
+    "moment_detr": ("Moment-DETR (tiny preset)", "https://arxiv.org/abs/2107.09609"),
+    "cg_detr": ("CG-DETR (tiny preset)", "https://arxiv.org/abs/2311.08835"),
 }
 FEATURES = ["slowfast_features", "clip_features", "clip_text_features"]
 SELECTION_SPLIT = "val"
