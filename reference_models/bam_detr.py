@@ -57,7 +57,14 @@ Release pitfalls (competitors.md §8) and what mrbench does:
   release has no Charades config at all; the preset is the paper's settings on mrbench's
   Charades base);
 * the release's NMS is Gaussian soft-NMS on the top 10 with IoU = intersection / hull: kept
-  (``train.nms_thresh=0.3``, ``train.nms_sigma=0.5``); ``train.nms_sigma=0`` gives hard NMS.
+  (``train.nms_thresh=0.3``, ``train.nms_sigma=0.5``); ``train.nms_sigma=0`` gives hard NMS;
+* the release pairs decoder layer l with ``boundary_layers[l][0/1]`` of a ``2 x dec_layers``
+  table, so it only runs with 2 decoder layers (its only configuration): mrbench builds one
+  (left, right) pair per layer, the same keys at 2 layers, and any depth works;
+* QD-DETR's saliency quirks (rank-contrastive sum over 11 ranks divided by 12, its no-op "drop"
+  mask, saliency ids clamped to the last clip) are the shared core's, kept as in the release;
+* the class head (loss weight 0, matcher cost 0) is computed and enters the total at weight 0,
+  as in the release (its weights only decay).
 """
 
 from __future__ import annotations
