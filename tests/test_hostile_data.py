@@ -87,15 +87,15 @@ def _npz_bomb() -> bytes:
 
 
 FEATURES = [
-    ("truncated npz", "v1.npz", lambda raw: raw[:100], "unreadable"),
-    ("not a zip", "v1.npz", lambda raw: b"PK\x03\x04" + b"\x00" * 50, "unreadable"),
+    ("truncated npz", "v1.npz", lambda raw: raw[:100], "cannot read"),
+    ("not a zip", "v1.npz", lambda raw: b"PK\x03\x04" + b"\x00" * 50, "cannot read"),
     ("npz without the key", "v1.npz", lambda raw: npz_bytes({"other": np.ones(3)}), "no key"),
-    ("truncated npy", "v1.npy", lambda raw: _npy_header((10, 4))[:20], "unreadable"),
+    ("truncated npy", "v1.npy", lambda raw: _npy_header((10, 4))[:20], "cannot read"),
     ("npy header claims 1e11 clips", "v1.npy", lambda raw: _npy_header((10**11, 4)) + bytes(64), "out of range"),
     ("npy header of 4 dimensions", "v1.npy", lambda raw: _npy_header((2, 2, 2, 2)) + bytes(64), "out of range"),
     ("npz member header corrupted", "v1.npz",
      lambda raw: npz_bytes({"features": np.ones((2, 4), np.float32)}).replace(b"(2, 4)", b"(99999999999, 4)"[:6]),
-     "unreadable"),
+     "cannot read"),
 ]
 
 

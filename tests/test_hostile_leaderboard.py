@@ -116,8 +116,6 @@ REFUSED = [
         "title: T\ncolumns: qvhighlights\nclip_len: .inf\n"), "clip_len"),
     ("source.yaml title a list", lambda root: (root / "subs/_datasets/d/source.yaml").write_text(
         "title: [1]\ncolumns: qvhighlights\nclip_len: 2\n"), "title"),
-    ("ground truth vid with a path", lambda root: (root / "subs/_datasets/d/annotations/val.jsonl").write_text(
-        _jsonl([{**GT[0], "vid": "../x"}, *GT[1:]])), "vid"),
 ]
 
 

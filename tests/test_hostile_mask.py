@@ -162,3 +162,15 @@ def test_resume_reads_a_hostile_job_file_in_one_line(work: Path) -> None:
     result = run_guarded([*MASK, "--out", "out", "--resume"])
     assert result.code == 2 and "mask-job.json" in result.err, result.err
     assert os.path.isdir(partial)
+
+
+@pytest.mark.parametrize("vid", ["../../escaped", "/tmp/escaped", "v\x00", "a/b"])
+def test_a_vid_that_is_not_a_name_is_refused_before_writing(work: Path, vid: str) -> None:
+    path = work / "ds" / "annotations" / "val.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows[0]["vid"] = vid
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = snapshot(work)
+    result = run_guarded([*MASK, "--out", "out"])
+    assert result.code == 2 and "'vid'" in result.err and "val.jsonl" in result.err, result.err
+    assert_confined(before, snapshot(work))

@@ -93,7 +93,7 @@ def pack(features_root: Path, out: Path, annotation_files: tuple[Path, ...], typ
          dtype: str | None) -> None:
     """Pack per-video features into memory-mapped arrays plus a Parquet index."""
     from mrbench.data.features import TEXT_TYPE, FeatureStore, pack_features
-    from mrbench.data.schema import read_annotations
+    from mrbench.data.schema import read_annotations, require_plain_names
     from mrbench.errors import MrbenchError
     from mrbench.io import refuse_overwrite
 
@@ -103,7 +103,10 @@ def pack(features_root: Path, out: Path, annotation_files: tuple[Path, ...], typ
     if not types:
         raise click.UsageError(f"no feature type directories under {features_root}")
     if annotation_files:
-        records = [r for path in annotation_files for r in read_annotations(path)]
+        files = [read_annotations(path) for path in annotation_files]
+        for annotations in files:
+            require_plain_names(annotations)
+        records = [r for annotations in files for r in annotations]
         vids = list(dict.fromkeys(r.vid for r in records))
         qids: list[object] = list(dict.fromkeys(r.qid for r in records))
     else:

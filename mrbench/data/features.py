@@ -152,7 +152,7 @@ def _feature_file(path: Path) -> Iterator[None]:
     try:
         yield
     except (ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, OSError) as exc:
-        raise ValidationError(f"unreadable feature file ({type(exc).__name__}: {exc})"[:300], file=path) from None
+        raise ValidationError(f"cannot read the features ({type(exc).__name__}: {exc})"[:300], file=path) from None
 
 
 def _check_shape(path: Path, shape: tuple[int, ...]) -> None:

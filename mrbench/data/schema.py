@@ -107,11 +107,10 @@ class Query:
 
         if isinstance(qid, bool) or not isinstance(qid, (int, str)):
             raise fail(f"must be an int or a string, got {type(qid).__name__}", "qid")
-        if isinstance(qid, str):  # qids and vids name feature files: plain names only
-            safe_name(qid, "qid", file=file, line=line, qid=qid)
         if not isinstance(record["query"], str):
             raise fail("must be a string", "query")
-        safe_name(record["vid"], "vid", file=file, line=line, qid=qid)
+        if not isinstance(record["vid"], str) or not record["vid"]:
+            raise fail("must be a non-empty string", "vid")
         duration = record["duration"]
         if not finite_number(duration) or not 0 < duration <= MAX_DURATION:
             raise fail(f"must be a positive number of seconds up to {MAX_DURATION:g}, got {short_repr(duration)}",
@@ -196,6 +195,15 @@ class FileStyle:
     final_newline: bool = False
     ensure_ascii: bool = True
     escape_slash: bool = False  # PHP-style writers emit "\\/" (ActivityNet-Captions release)
+
+
+def require_plain_names(annotations: Annotations) -> None:
+    """Refuse, naming the file, qid and field, a vid or string qid that cannot be a file name
+    (:func:`mrbench.io.safe_name`): where a dataset's features are written or read, they are."""
+    for record in annotations.records:
+        safe_name(record.vid, "vid", file=annotations.path, qid=record.qid)
+        if isinstance(record.qid, str):
+            safe_name(record.qid, "qid", file=annotations.path, qid=record.qid)
 
 
 @dataclass

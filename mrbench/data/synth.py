@@ -39,7 +39,14 @@ import numpy as np
 
 from mrbench.data.dataset import DATASET_FILE, DatasetDir, DatasetInfo
 from mrbench.data.features import TEXT_TYPE, FeatureStore, text_name
-from mrbench.data.schema import Annotations, FileStyle, Query, read_annotations, write_annotations
+from mrbench.data.schema import (
+    Annotations,
+    FileStyle,
+    Query,
+    read_annotations,
+    require_plain_names,
+    write_annotations,
+)
 from mrbench.errors import MrbenchError, ValidationError
 from mrbench.io import (
     MAX_CLIP_LEN,
@@ -564,6 +571,7 @@ def load_annotation_splits(config: SynthConfig) -> list[tuple[str, Annotations]]
         annotations = read_annotations(path, require_windows=True)
         if not annotations.records:
             raise ValidationError("the annotation file has no queries", file=path)
+        require_plain_names(annotations)
         name = config.split or _split_name(Path(path))
         if name in (s for s, _ in out):
             raise MrbenchError(f"two --annotations files map to split {name!r}; rename one file")

@@ -31,7 +31,14 @@ import numpy as np
 from mrbench import __version__
 from mrbench.data.dataset import DatasetDir, DatasetInfo
 from mrbench.data.features import TEXT_TYPE, FeatureStore
-from mrbench.data.schema import Annotations, FileStyle, Query, read_annotations, write_annotations
+from mrbench.data.schema import (
+    Annotations,
+    FileStyle,
+    Query,
+    read_annotations,
+    require_plain_names,
+    write_annotations,
+)
 from mrbench.errors import MrbenchError, ValidationError
 from mrbench.io import (
     MAX_CLIP_LEN,
@@ -369,6 +376,7 @@ def build_variant(source: MaskSource, out: str | os.PathLike[str], *, strategy: 
     _check_clip_len(source.clip_len)
     if not source.records:
         raise ValidationError("has no queries to mask", file=source.annotations)
+    require_plain_names(Annotations(source.records, path=source.annotations))
     refuse_overwrite(target, [source.annotations, source.data_dir], "--out", read_whole=[source.features])
     check_output_dir(target, "--out")
     with folder_lock(target):
