@@ -443,7 +443,11 @@ def folder_lock(target: str | os.PathLike[str], command: str | None = None) -> I
     path = lock_path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # never through a link: a planted link would have us truncate its target
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as exc:
+            raise MrbenchError(f"cannot take the lock {path} ({exc.strerror}; a link or a folder there is "
+                               "not a lock file)") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -505,6 +509,9 @@ def recover_swap(target: str | os.PathLike[str]) -> None:
     arrived, drop it if the new one did; remove a stale staging folder."""
     target = Path(target)
     staging, replaced = staging_paths(target)
+    for path in (staging, replaced):
+        if path.is_symlink():  # not ours: never followed, never moved into place
+            path.unlink()
     if replaced.exists():
         if target.exists():
             shutil.rmtree(replaced)

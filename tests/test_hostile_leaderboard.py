@@ -289,3 +289,32 @@ def test_fuzzed_submission_yaml(work: Path, field: str, value: object, drop: boo
     run_guarded(["submission", "check", "subs"])
     run_guarded(["leaderboard", "build", "--submissions", "subs", "--out", "boards"])
     assert_confined(before, snapshot(work), "boards")
+
+
+def test_links_planted_in_the_output_are_not_followed(work: Path) -> None:
+    (work / "elsewhere").mkdir()
+    (work / "boards").mkdir()
+    os.symlink(work / "elsewhere", work / "boards" / "d")
+    before = snapshot(work)
+    result = run_guarded(["leaderboard", "build", "--submissions", "subs", "--out", "boards"])
+    assert result.code == 2 and "outside" in result.err
+    assert_confined(before, snapshot(work), "boards/.cache")
+    os.unlink(work / "boards" / "d")
+    os.symlink(work / "victim.txt", lock_path(work / "boards"))
+    result = run_guarded(["leaderboard", "build", "--submissions", "subs", "--out", "boards"])
+    assert result.code == 2 and "lock" in result.err
+    assert (work / "victim.txt").read_text() == "keep me\n"
+
+
+def test_exporting_ground_truth_never_writes_through_a_planted_link(work: Path) -> None:
+    from mrbench.data.synth import SynthConfig, generate
+
+    generate(SynthConfig(n_train=4, n_val=3, n_ood=1, n_clips=20), work / "data", progress=False)
+    planted = work / "subs" / "_datasets" / "d2" / "annotations"
+    planted.mkdir(parents=True)
+    os.symlink(work / "victim.txt", planted / "val.jsonl")
+    result = run_guarded(["submission", "baselines", "--data", "data", "--dataset", "d2", "--submissions", "subs",
+                          "--seeds", "0"])
+    assert result.code == 0
+    assert (work / "victim.txt").read_text() == "keep me\n"
+    assert not (planted / "val.jsonl").is_symlink()

@@ -210,3 +210,15 @@ def test_swap_keeps_a_whole_folder_at_every_step(tmp_path: Path, monkeypatch: py
     _folder(replaced, "stale")
     recover_swap(target)
     assert (target / "marker").read_text() == "new" and not replaced.exists()
+
+
+def test_planted_swap_links_are_never_followed(work: Path) -> None:
+    victim = work / "victim_dir"
+    victim.mkdir()
+    (victim / "precious").write_text("keep")
+    staging, replaced = staging_paths(work / "ds")
+    os.symlink(victim, replaced)
+    os.symlink(victim, staging)
+    assert run_guarded(["synth", "--out", "ds", *SMALL]).code == 0
+    assert_whole(work / "ds")
+    assert not (work / "ds").is_symlink() and sorted(p.name for p in victim.iterdir()) == ["precious"]

@@ -24,6 +24,7 @@ from mrbench.errors import MrbenchError, ValidationError
 from mrbench.io import (
     atomic_write_text,
     check_output_dir,
+    ensure_inside,
     folder_lock,
     refuse_overwrite,
     safe_name,
@@ -315,6 +316,8 @@ def build(
     refuse_overwrite(cache_path, [submissions_root], "--cache", read_whole=[submissions_root])
     check_output_dir(out_dir, "--out")
     check_output_dir(cache_path.parent, "--cache")
+    if cache is None:
+        ensure_inside(cache_path.parent, out_dir, "--cache")
     with folder_lock(out_dir):
         return _build(submissions_root, out_dir, cache_path, use_cache, progress)
 

@@ -15,7 +15,7 @@ import yaml
 
 from mrbench.data.dataset import DatasetDir
 from mrbench.errors import MrbenchError
-from mrbench.io import atomic_write_bytes, atomic_write_text, path_inside, safe_name
+from mrbench.io import atomic_write_bytes, atomic_write_text, ensure_inside, path_inside, safe_name
 from mrbench.leaderboard.submission import (
     DATASETS_DIR,
     DEFAULT_MASKED,
@@ -104,8 +104,7 @@ def export_dataset(
     for src, dst in files:
         if not src.is_file():
             raise MrbenchError(f"cannot export ground truth: {src} is absent")
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dst)
+        atomic_write_bytes(ensure_inside(dst.parent, target.parent, "dataset") / dst.name, src.read_bytes())
     source_yaml = {
         "title": title,
         "columns": columns,

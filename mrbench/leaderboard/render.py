@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from mrbench.io import atomic_write_bytes, atomic_write_text
+from mrbench.io import atomic_write_bytes, atomic_write_text, ensure_inside
 from mrbench.leaderboard.submission import is_strict_https_url
 
 if TYPE_CHECKING:
@@ -469,6 +469,7 @@ def html_page(group: Group, images: dict[str, bytes]) -> str:
 def render_group(group: Group, out_dir: Path) -> list[Path]:
     """Write every file of one (dataset, split); returns the paths written."""
     target = out_dir / group.dataset.name / group.split
+    ensure_inside(target, out_dir, "--out")  # a link planted in --out is not followed out of it
     written = []
 
     def put(name: str, data: str | bytes) -> None:
