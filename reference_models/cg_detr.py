@@ -304,11 +304,11 @@ class CGDETR(nn.Module):
             token, token_neg = token[:size], token[size:]
             attn, attn_neg = attn[:size], attn[size:]
             words_neg = text_mask.roll(-1, 0)[rows].to(attn.dtype)
+            saliency_neg = self.saliency(memory_neg, token_neg)
+            engagement_neg = (attn_neg[:, :, nd:] * words_neg[:, None]).sum(2).clamp(0, 1)
             out["real_neg"] = real
-            out["saliency_neg"] = video.new_zeros(size, video.shape[1]).index_copy(
-                0, rows, self.saliency(memory_neg, token_neg))
-            out["attn_saliency_neg"] = video.new_zeros(size, video.shape[1]).index_copy(
-                0, rows, (attn_neg[:, :, nd:] * words_neg[:, None]).sum(2).clamp(0, 1))
+            out["saliency_neg"] = saliency_neg.new_zeros(size, video.shape[1]).index_copy(0, rows, saliency_neg)
+            out["attn_saliency_neg"] = engagement_neg.new_zeros(size, video.shape[1]).index_copy(0, rows, engagement_neg)
         else:
             memory, token, attn = self.encode(video, video_mask, pos, keys, key_mask, key_pos, [size])
         hidden, refs = self.decoder(memory, video_mask, pos, self.anchors.weight)
