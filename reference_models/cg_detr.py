@@ -7,8 +7,8 @@ Forward pass (competitors.md §3), masks True at valid tokens, ``nd = model.num_
    ``dummy_layers`` self-attention layers; their outputs ``u`` are kept, the words keep their
    projected features. Keys ``K = [u ; t]`` with positions ``[dummy_pos ; 0]``;
 3. **correlation-guided T2V layers** (:class:`CorrelationT2VLayer`, ``t2v_layers``): clips (+ sine
-   position) attend to ``K + pos`` with no q/k/v projections (8-way split, scaled dot product, one
-   softmax over dummies and words), only the word columns carry values, then ``out_proj``,
+   position) attend to ``K + pos`` with no q/k/v projections (``nheads`` heads, scaled dot product,
+   one softmax over dummies and words), only the word columns carry values, then ``out_proj``,
    residual, LN, PReLU FFN, LN. The head-averaged attention ``A [B, L, nd + T]`` is averaged
    over the layers; a clip's text engagement ``e = clamp(sum_words A, 0, 1)``;
 4. **moment-adaptive saliency token**: ``ctx`` = mean projected clip (detached); each clip's
@@ -70,9 +70,19 @@ Release pitfalls (competitors.md §8) and what mrbench does:
 * the saliency-label clamp ``min(id, n - 1)`` and the split used for selection: as every model
   (the shared data pipeline; Charades selects on a ``val`` split carved from train).
 
-Differences that change no number: the dummy and sentence encoders use 8 heads and dropout 0.1 as
-the release hard-codes (``min(8, ...)`` heads dividing ``hidden`` on tiny models), DropPath (per
-sample) on every residual branch of the transformer layers as the release.
+Presets (competitors.md §7; the release's ``scripts/train.sh`` and ``charades_sta/train.sh``):
+``qvhighlights``: 2 T2V / 3 encoder / 3 decoder layers, 45 dummies (2 layers), 10 prototypes of
+which 1 is used, sentence and moment encoders of 1 layer, loss weights 10 / 1 / 4, saliency 1,
+``wattn`` / ``ms_align`` / ``distill`` 1; ``charades_sta``: the same with 2 prototypes used,
+saliency weight 4, lr 2e-4, 200 epochs, 1-s clips, no length cap; ``tiny``: the base tiny model
+(1 T2V / 1 encoder / 2 decoder layers, hidden 64) with 8 dummies (1 layer) and 5 prototypes.
+
+Numerical guard: ``-log(1 - e_neg)`` uses ``e_neg`` clamped to ``1 - 1e-6`` (the release gives
+``inf`` when a clip's attention goes entirely to the words).
+
+As the release: the dummy and sentence encoders use 8 heads and dropout 0.1 whatever the model's
+settings (``nheads`` when ``hidden`` is not a multiple of 8), and every residual branch of the
+transformer layers has DropPath (per sample) instead of dropout.
 """
 
 from __future__ import annotations

@@ -26,6 +26,11 @@ Parameters: 4,814,601 on the QVHighlights preset (2818-d video with TEF, 512-d t
 TEF video dims, so its input projection is 2304 x 258 = 594,432 parameters smaller: 4,228,873
 with the table, 4,220,169 built here.
 
+Presets: ``qvhighlights`` and ``charades_sta`` are the base presets (QD-DETR's official settings,
+which are Moment-DETR's: 2 / 2 layers, hidden 256, 8 heads, 10 queries, lr 1e-4 (2e-4 on
+Charades), batch 32) with ReLU; ``tiny`` is the base tiny model with two joint encoder layers (the
+depth of the tiny QD-DETR's T2V + self-attention layers).
+
 Release pitfalls (competitors.md §8) and what mrbench does:
 
 * spans normalised by ``n_clips * clip_len`` in training but scaled by ``duration`` at inference:
