@@ -22,7 +22,12 @@ from reference_models import build_model
 from reference_models.core.config import Config, apply_overrides
 from reference_models.core.data import MomentDataset, ResidentSplit, collate, move
 from reference_models.core.postprocess import to_windows
-from reference_models.core.release import is_release, model_from_release, read_checkpoint
+from reference_models.core.release import (
+    error_line,
+    is_release,
+    model_from_release,
+    read_checkpoint,
+)
 
 
 def resolve_device(name: str | None = None) -> torch.device:
@@ -74,8 +79,7 @@ def load_checkpoint(
         model = build_model(config)
         model.load_state_dict(state["model"])
     except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MrbenchError(f"{path}: does not load as an mrbench reference-model checkpoint ({reason[:200]})") from None
+        raise MrbenchError(f"{path}: does not load as an mrbench reference-model checkpoint ({error_line(exc)})") from None
     return model.to(device).eval(), config
 
 

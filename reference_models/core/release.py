@@ -107,6 +107,12 @@ def _safe_globals() -> list[Any]:
     return [argparse.Namespace, core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
 
 
+def error_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its type name when empty), cut to ``limit``."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
+
+
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The dict stored in a checkpoint file, read with ``weights_only=True``; one-line
     :class:`MrbenchError` for a missing, empty, corrupt or non-dict file."""
@@ -121,8 +127,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             warnings.simplefilter("ignore")  # torch's advice on legacy files; a failure is reported below
             state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 -- any unpickling/zip failure of an untrusted file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MrbenchError(f"{path}: not a readable checkpoint ({reason[:200]})") from None
+        raise MrbenchError(f"{path}: not a readable checkpoint ({error_line(exc)})") from None
     if not isinstance(state, dict):
         raise MrbenchError(f"{path}: not a checkpoint (holds a {type(state).__name__}, expected a dict)")
     return state
