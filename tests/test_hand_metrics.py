@@ -381,3 +381,113 @@ def test_compact_left_and_numpy_order_sum_hand_values() -> None:
     assert numpy_order_sum(compacted, counts).tolist() == [5.0, 4.0]
     with pytest.raises(ValueError):
         numpy_order_sum(np.zeros((1, 129)), np.array([129]))
+
+
+def test_highlight_ap_sums_from_the_highest_recall_level() -> None:
+    """Ranked labels 1,0,1,1,0,1,1,0,1,0,1: interpolated precision at the 7 positives is
+    1, 3/4, 3/4, 5/7, 5/7, 2/3, 7/11. The reference (sklearn's curve, highest recall first)
+    adds them from 7/11 back to 1; in that order the mean is bit-for-bit 0.7473716759431045,
+    one ulp below the sum taken the other way."""
+    labels = np.array([1, 1, 1, 0, 1, 0, 0, 1, 0, 1, 1], dtype=float)
+    scores = np.array([8, 4, 7, 3, 10, 6, 9, 5, 1, 0, 2], dtype=float)
+    levels = [1.0, 3 / 4, 3 / 4, 5 / 7, 5 / 7, 2 / 3, 7 / 11]
+    total = 0.0
+    for value in reversed(levels):
+        total += value
+    forward = 0.0
+    for value in levels:
+        forward += value
+    assert total != forward  # the case separates the two orders
+    ap = highlight_ap(scores[None], labels[None, :, None], np.array([11]))
+    assert ap[0, 0] == total / 7
+
+
+def test_compact_left_width_is_the_largest_count() -> None:
+    """At most one kept value per row: one column (the documented ``[R, max count]``)."""
+    compacted, counts = compact_left(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[False, True], [False, False]]))
+    assert compacted.shape == (2, 1) and compacted.tolist() == [[2.0], [0.0]]
+    assert counts.tolist() == [1, 0]
+
+
+def test_ordered_row_sum_of_rows_without_columns() -> None:
+    """Zero columns: every sum is 0 and every count 0 (no index error)."""
+    total, counts = ordered_row_sum(np.zeros((2, 0)), np.zeros((2, 0), dtype=bool))
+    assert total.tolist() == [0.0, 0.0] and counts.tolist() == [0, 0]
+
+
+def test_debiased_recall_default_n_is_one() -> None:
+    """Without ``n`` only the first candidate counts: it misses, the exact second one is ignored."""
+    pred = np.array([[[50.0, 60.0], [0.0, 10.0]]])
+    values = debiased_recall(pred, np.array([2]), np.array([[[0.0, 10.0]]]), np.array([[True]]),
+                             np.array([100.0]), (0.5,))
+    assert values[0, 0] == 0.0
+
+
+def test_debiased_recall_keeps_the_first_best_and_reads_every_candidate() -> None:
+    """n = 3 over [start, end] candidates (two columns): exact first (alpha 1) beats a later
+    0.8-IoU hit (alpha 0.98); equal IoUs keep the first one's alpha; a hit listed third counts."""
+    gt, mask, dur = np.array([[[0.0, 10.0]]]), np.array([[True]]), np.array([100.0])
+    best_first = np.array([[[0.0, 10.0], [0.0, 8.0], [50.0, 60.0]]])
+    assert debiased_recall(best_first, np.array([3]), gt, mask, dur, (0.5,), n=3)[0, 0] == 1.0
+    # IoU 0.8 twice: [0, 8] (alpha 1 * 0.98) first, [1, 9] (alpha 0.99 * 0.99) second -> first
+    tie = np.array([[[0.0, 8.0], [1.0, 9.0], [50.0, 60.0]]])
+    assert debiased_recall(tie, np.array([3]), gt, mask, dur, (0.5,), n=3)[0, 0] == pytest.approx(0.98)
+    third = np.array([[[50.0, 60.0], [70.0, 80.0], [0.0, 10.0]]])
+    assert debiased_recall(third, np.array([3]), gt, mask, dur, (0.5,), n=3)[0, 0] == 1.0
+
+
+def test_debiased_alpha_of_a_far_start_is_clipped_at_zero() -> None:
+    """Start 150 s before the GT's in a 100-s video: alpha_s = 1 - 1.5 < 0 -> 0 (IoU 0.4 hits 0.3)."""
+    values = debiased_recall(np.array([[[-150.0, 100.0]]]), np.array([1]), np.array([[[0.0, 100.0]]]),
+                             np.array([[True]]), np.array([100.0]), (0.3,))
+    assert values[0, 0] == 0.0
+
+
+def test_zero_length_spans_raise_no_numpy_warnings() -> None:
+    """0/0 IoUs and queries without GT windows are handled silently (no RuntimeWarning reaches
+    the user of ``mrbench score``)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(cross_iou(np.array([[2.0, 2.0]]), np.array([[2.0, 2.0]]))[0, 0])
+        ap = average_precision(np.array([[[0.0, 10.0, 0.9], [0.0, 0.0, 0.0]]]), np.array([1]),
+                               np.array([[[0.0, 10.0], [0.0, 0.0]]]), np.array([[False, False]]))
+        assert ap[0].tolist() == [0.0] * 10
+
+
+def test_paired_iou_of_zero_hulls_is_zero_in_a_large_batch() -> None:
+    """Hull length 0 gives 0, also among many pairs (not whatever memory the output held)."""
+    spans = np.tile(np.array([[5.0, 5.0], [0.0, 10.0]]), (500, 1))
+    others = np.tile(np.array([[5.0, 5.0], [5.0, 15.0]]), (500, 1))
+    iou = paired_iou(spans, others)
+    assert iou[0::2].tolist() == [0.0] * 500
+    np.testing.assert_allclose(iou[1::2], 1 / 3)
+
+
+def test_ap_max_pred_applies_to_every_group_of_window_counts() -> None:
+    """max_pred = 1 with queries of 1 and 3 GT windows: only the first-ranked prediction counts
+    in both (the exact match ranked second is cut): AP 0 and 0."""
+    gt = np.zeros((2, 3, 2))
+    mask = np.zeros((2, 3), dtype=bool)
+    gt[0, 0], mask[0, 0] = [0, 10], True
+    gt[1], mask[1] = [[0, 10], [20, 30], [40, 50]], True
+    pred = np.array([[[60, 70, 0.9], [0, 10, 0.8]], [[60, 70, 0.9], [0, 10, 0.8]]], dtype=float)
+    ap = average_precision(pred, np.array([2, 2]), gt, mask, thresholds=(0.5,), max_pred=1)
+    assert ap[:, 0].tolist() == [0.0, 0.0]
+
+
+def test_r1_of_a_query_without_gt_is_zero() -> None:
+    """A query whose GT slots are all padding gets IoU 0 (never 1), whatever its top-1."""
+    _, iou = best_gt_for_top1(np.array([[0.0, 10.0], [0.0, 10.0]]), np.array([[[0.0, 10.0]], [[0.0, 10.0]]]),
+                              np.array([[True], [False]]))
+    assert iou.tolist() == [1.0, 0.0]
+
+
+def test_recall_at_5_nan_pairs_count_as_zero_and_rows_are_separate() -> None:
+    """A zero-length prediction on a zero-length GT window (IoU nan) does not beat a real 0.9
+    pair; a query with no real prediction scores 0 even if its padding row would match."""
+    gt = np.array([[[5.0, 5.0], [10.0, 20.0]], [[0.0, 10.0], [0.0, 10.0]]])
+    mask = np.array([[True, True], [True, False]])
+    pred = np.array([[[5.0, 5.0, 0.9], [10.0, 19.0, 0.8]], [[0.0, 10.0, 0.9], [0.0, 10.0, 0.8]]])
+    assert recall_at_5(pred, np.array([2, 0]), gt, mask).tolist() == [pytest.approx(0.9), 0.0]

@@ -138,6 +138,31 @@ GROUPS: dict[str, Group] = {
     ]
 }
 
+# A pytest plugin written into the copy: Hypothesis without shrinking and without its example
+# database. A mutant that breaks a property fails on the first counterexample; shrinking it
+# (seconds to minutes per mutant) tells mutation testing nothing.
+PLUGIN_NAME = "_mrbench_mutation_plugin"
+PLUGIN = '''"""Hypothesis settings for mutation runs (written by benchmarks/mutation/run_mutation.py)."""
+try:
+    from hypothesis import Phase, settings
+except ImportError:  # pragma: no cover
+    pass
+else:
+    settings.register_profile("mrbench-mutation", phases=(Phase.explicit, Phase.reuse, Phase.generate),
+                              database=None)
+    settings.load_profile("mrbench-mutation")
+'''
+# Tests of several seconds each, deselected so that a pass fits on two cores: two property
+# tests that re-check invariances (query order, an 11th prediction) the hand tests pin
+# directly, and two tiny training runs (their only checks: the loss falls, the CLI runs). A
+# mutant only they would kill counts as a survivor, so the kill rate is a lower bound.
+DESELECTED = (
+    "tests/test_metrics_properties.py::test_an_eleventh_prediction_changes_nothing",
+    "tests/test_metrics_properties.py::test_permuting_queries_changes_nothing",
+    "tests/models/test_tddetr.py::test_tiny_trains_with_vsdc_and_loss_falls",
+    "tests/models/test_tddetr.py::test_tiny_run_end_to_end_through_the_cli",
+)
+
 PLACEHOLDER = '"""Placeholder: the hand tests of issue 18 are not part of this run."""\n'
 
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
@@ -183,6 +208,10 @@ def write_config(copy: Path, group: Group) -> None:
     so that the same copy can be re-run with more tests (``--rerun-survivors``) without mutmut
     treating it as a new configuration and discarding its results."""
     write_placeholders(copy, group)
+    (copy / f"{PLUGIN_NAME}.py").write_text(PLUGIN, encoding="utf-8")
+    deselect = [arg for test in DESELECTED if test.split("::")[0] in group.tests for arg in ("--deselect", test)]
+    pytest_args = ["-p", "no:cacheprovider", "-p", PLUGIN_NAME, "-q", "--hypothesis-seed=0", *deselect,
+                   *group.extra_args]
     lines = [
         "",
         "[tool.mutmut]",
@@ -190,7 +219,8 @@ def write_config(copy: Path, group: Group) -> None:
         f"only_mutate = {toml_list(group.only_mutate)}",
         f"do_not_mutate_patterns = {toml_list(DO_NOT_MUTATE_PATTERNS)}",
         f"pytest_add_cli_args_test_selection = {toml_list(group.tests)}",
-        f"pytest_add_cli_args = {toml_list(['-p', 'no:cacheprovider', '-q', '--hypothesis-seed=0', *group.extra_args])}",
+        f"pytest_add_cli_args = {toml_list(pytest_args)}",
+        f"also_copy = {toml_list([f'{PLUGIN_NAME}.py'])}",
         "use_git_change_detection = false",
         f"process_isolation = {json.dumps('forkserver' if group.forkserver else 'fork')}",
     ]
@@ -303,12 +333,34 @@ def module_of(mutant: str) -> str:
     return ".".join(parts)
 
 
-def show(copy: Path, python: str, name: str, env: dict[str, str]) -> str:
-    """The diff of one mutant (``mutmut show``), lines that changed only."""
-    out = subprocess.run([python, "-m", "mutmut", "show", name], cwd=copy, env=env,
-                         capture_output=True, text=True).stdout
-    return "\n".join(line for line in out.splitlines()
-                     if line.startswith(("-", "+")) and not line.startswith(("---", "+++")))
+def show(copy: Path, name: str) -> str:
+    """The lines a mutant changes (what ``mutmut show`` prints), read from the mutated module
+    in the copy: the mutant's function against the ``__mutmut_orig`` one."""
+    import ast
+    import difflib
+
+    module, function = name.rsplit(".", 1)
+    if "\u01c1" in module:  # a method: mrbench.x.xǁClassǁmethod__mutmut_3
+        module = module.split(".x\u01c1")[0]
+        function = name[len(module) + 1:]
+    path = copy / "mutants" / (module.replace(".", "/") + ".py")
+    if not path.exists():
+        path = copy / "mutants" / module.replace(".", "/") / "__init__.py"
+    try:
+        source = path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    tree = ast.parse(source)
+    wanted = {function, function.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"}
+    found = {node.name: ast.get_source_segment(source, node) or ""
+             for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+             and node.name in wanted}
+    original = found.get(function.rsplit("__mutmut_", 1)[0] + "__mutmut_orig", "").splitlines()
+    mutated = found.get(function, "").splitlines()
+    original = [line.replace("__mutmut_orig", "") for line in original]
+    mutated = [line.replace(function.rsplit("__mutmut_", 1)[1].join(["__mutmut_", ""]), "") for line in mutated]
+    return "\n".join(line for line in difflib.unified_diff(original, mutated, lineterm="", n=0)
+                     if line[:1] in "+-" and not line.startswith(("---", "+++")))
 
 
 def report(groups: list[Group], args: argparse.Namespace, env: dict[str, str]) -> int:
@@ -345,7 +397,7 @@ def report(groups: list[Group], args: argparse.Namespace, env: dict[str, str]) -
         for group, name, status in survivors:
             print(f"  {name} [{status}]")
             if args.diffs:
-                for line in show(args.workdir / group.name, args.python, name, env).splitlines():
+                for line in show(args.workdir / group.name, name).splitlines():
                     print(f"      {line}")
     return 1 if failing else 0
 
@@ -360,7 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--working-tree", action="store_true",
                         help="copy the working tree (tracked + untracked) instead of HEAD")
     parser.add_argument("--python", default=sys.executable, help="interpreter with mutmut")
-    parser.add_argument("--max-children", type=int, default=1)
+    parser.add_argument("--max-children", type=int, default=2,
+                        help="parallel mutants (at niceness 15 they only take idle CPU)")
     parser.add_argument("--nice", type=int, default=15, help="niceness (0: none)")
     parser.add_argument("--threshold", type=float, default=0.95)
     parser.add_argument("--report-only", action="store_true", help="only re-read the results")
