@@ -103,6 +103,7 @@ REFUSED = [
     ("paper URL with quotes", _meta(paper='https://x.org/"onmouseover="alert(1)'), "paper"),
     ("code URL with credentials", _meta(code="https://user:pw@x.org/"), "code"),
     ("seed beyond 63 bits", _meta(seeds=[2**70]), "seeds"),
+    ("name of 100,000 characters", _meta(name="x" * 100_000), "name"),
     ("seed a boolean", _meta(seeds=[True]), "seeds"),
     ("YAML alias bomb", _yaml_text(_bomb_yaml()), "name"),
     ("YAML nested too deeply", _yaml_text("name: " + "[" * 1500 + "]" * 1500 + "\n"), "YAML"),
@@ -142,6 +143,8 @@ HOSTILE_TEXT = [
     ("code span", "`rm -rf`"),
     ("backslash", "a\\|b"),
     ("line separator", "a\u2028b\u2029c"),
+    ("mathtext symbol", "$\\foo$"),
+    ("mathtext nested", "$" + "\\sqrt{" * 150 + "}" * 150 + "$"),
 ]
 
 

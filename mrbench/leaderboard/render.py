@@ -285,6 +285,12 @@ def write_parquet(group: Group, path: Path) -> None:
 # plots
 
 
+def plot_text(text: object) -> str:
+    """Untrusted text for a matplotlib label: every ``$`` escaped, so it is never parsed as
+    mathtext (which fails on unknown symbols and recurses without bound on nesting)."""
+    return str(text).replace("$", r"\$")
+
+
 def _plot_rows(group: Group, key: str) -> list[Row]:
     return [r for r in sorted_rows(group) if r.stats.get(key, (None,))[0] is not None]
 
@@ -317,7 +323,7 @@ def scatter_png(group: Group) -> bytes | None:
             y, ys, _ = row.stats[SPURIOUS_MAP]
             marker = "s" if row.meta["kind"] == "baseline" else "o"
             ax.errorbar(x, y, xerr=xs or 0.0, yerr=ys or 0.0, fmt=marker, color=f"C{index % 10}",
-                        capsize=3, label=row.meta["name"])
+                        capsize=3, label=plot_text(row.meta["name"]))
             top = max(top, x + (xs or 0.0), y + (ys or 0.0))
         limit = max(5.0, math.ceil(top * 1.1 / 5.0) * 5.0)
         ax.plot([0, limit], [0, limit], linestyle="--", color="0.6", linewidth=1,
@@ -326,7 +332,7 @@ def scatter_png(group: Group) -> bytes | None:
         ax.set_ylim(0, limit)
         ax.set_xlabel("standard mAP ↑")
         ax.set_ylabel("spurious mAP (masked moment) ↓")
-        ax.set_title(f"{group.dataset.name} / {group.split}: standard vs spurious mAP")
+        ax.set_title(plot_text(f"{group.dataset.name} / {group.split}: standard vs spurious mAP"))
         ax.grid(True, linewidth=0.5, alpha=0.5)
         ax.legend(fontsize=8, loc="upper left")
         fig.tight_layout()
@@ -357,9 +363,9 @@ def bars_png(group: Group) -> bytes | None:
             stds = [r.stats.get(key, (None, None))[1] or 0.0 for r in rows]
             ax.bar(xs, means, width=width, yerr=stds, capsize=3, label=label, color=f"C{k}")
         ax.set_xticks(range(len(rows)))
-        ax.set_xticklabels([r.meta["name"] for r in rows], rotation=20, ha="right", fontsize=8)
+        ax.set_xticklabels([plot_text(r.meta["name"]) for r in rows], rotation=20, ha="right", fontsize=8)
         ax.set_ylabel("mAP (x100)")
-        ax.set_title(f"{group.dataset.name} / {group.split}: mean ± std over seeds")
+        ax.set_title(plot_text(f"{group.dataset.name} / {group.split}: mean ± std over seeds"))
         ax.grid(True, axis="y", linewidth=0.5, alpha=0.5)
         ax.legend(fontsize=8)
         fig.tight_layout()

@@ -55,6 +55,8 @@ _ENTRY_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
 _URL_CHARS = re.compile(r"^[A-Za-z0-9\-._~:/?#@!$&*+,;=%]+$")
 MAX_URL_LENGTH = 2000
+#: Longest text a field may hold (names and notes are shown in tables and plots).
+MAX_TEXT_FIELD = 2000
 #: submission.yaml and source.yaml are small; anything larger is refused unread.
 YAML_LIMITS = ReadLimits(1 << 20, why="the bound for a metadata file")
 
@@ -222,6 +224,8 @@ def _check_value(name: str, spec: Field, value: Any, fail: Any) -> Any:
     if spec.kind in ("str", "name", "url", "pattern"):
         if not isinstance(value, str) or not value.strip():
             raise fail(f"must be a non-empty string, got {short_repr(value)}")
+        if len(value) > MAX_TEXT_FIELD:
+            raise fail(f"must be at most {MAX_TEXT_FIELD} characters, got {len(value)}")
         if spec.kind == "name":
             try:
                 safe_name(value, name)
@@ -263,7 +267,7 @@ def _check_value(name: str, spec: Field, value: Any, fail: Any) -> Any:
                 pass
         raise fail(f"must be a date YYYY-MM-DD, got {short_repr(value)}")
     if spec.kind == "strlist":
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        if not isinstance(value, list) or not all(isinstance(v, str) and 0 < len(v) <= MAX_TEXT_FIELD for v in value):
             raise fail(f"must be a list of strings, got {short_repr(value)}")
         return tuple(value)
     if spec.kind == "seeds":
@@ -348,8 +352,9 @@ def load_dataset_ref(submissions_root: str | os.PathLike[str], name: str) -> Dat
     if not finite_number(clip_len) or not MIN_CLIP_LEN <= clip_len <= MAX_CLIP_LEN:
         raise ValidationError(f"must be a number of seconds in [{MIN_CLIP_LEN}, {MAX_CLIP_LEN}]", file=path,
                               line=lines.get("clip_len"), field="clip_len")
-    if not isinstance(data["title"], str) or not data["title"].strip():
-        raise ValidationError("must be a non-empty string", file=path, line=lines.get("title"), field="title")
+    if not isinstance(data["title"], str) or not data["title"].strip() or len(data["title"]) > MAX_TEXT_FIELD:
+        raise ValidationError(f"must be a non-empty string of at most {MAX_TEXT_FIELD} characters", file=path,
+                              line=lines.get("title"), field="title")
     if not isinstance(data.get("provenance") or {}, dict):
         raise ValidationError("must be a mapping", file=path, line=lines.get("provenance"), field="provenance")
     return DatasetRef(
