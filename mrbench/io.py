@@ -7,6 +7,7 @@ and reading is bounded.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ctypes
 import ctypes.util
 import hashlib
@@ -197,11 +198,29 @@ MAX_FEATURE_DIM = 65_536
 MAX_ARRAY_BYTES = 2 << 30
 #: Annotation and other text files read whole (bytes after decompression, before the factor).
 MAX_TEXT_BYTES = 1 << 30
+#: Queries (lines) of one annotation file and characters of one line (before the factor).
+MAX_ANNOTATION_LINES = 2_000_000
+MAX_ANNOTATION_LINE_CHARS = 1 << 20
+
+
+_FACTOR_OVERRIDE: contextvars.ContextVar[float | None] = contextvars.ContextVar("size_limit_factor", default=None)
+
+
+@contextlib.contextmanager
+def size_limit_factor(factor: float | None) -> Iterator[None]:
+    """Within the block, every bound uses ``factor`` (a command's ``--size-limit-factor``)."""
+    token = _FACTOR_OVERRIDE.set(None if factor is None else limit_factor(factor))
+    try:
+        yield
+    finally:
+        _FACTOR_OVERRIDE.reset(token)
 
 
 def limit_factor(factor: float | None = None) -> float:
-    """The factor applied to every size bound: ``factor`` if given, else ``$MRBENCH_SIZE_LIMIT_FACTOR``,
-    else 1."""
+    """The factor applied to every size bound: ``factor`` if given, else the one set by
+    :func:`size_limit_factor`, else ``$MRBENCH_SIZE_LIMIT_FACTOR``, else 1."""
+    if factor is None:
+        factor = _FACTOR_OVERRIDE.get()
     if factor is None:
         text = os.environ.get(LIMIT_FACTOR_ENV, "").strip()
         if not text:

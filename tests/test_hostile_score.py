@@ -247,3 +247,18 @@ def test_fuzzed_ground_truth(work: Path, data: bytes) -> None:
     before = snapshot(work)
     run_guarded(["score", "pred.jsonl", "--gt", "fuzz_gt.jsonl", "--allow-missing", "--json", "out/report.json"])
     assert_confined(before, snapshot(work), "out")
+
+
+def test_bootstrap_replicates_are_bounded_before_allocation(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("mrbench.io.MAX_ARRAY_BYTES", 100_000)  # this test's arrays stand for huge ones
+    result = run_guarded(["score", "pred.jsonl", "--gt", "gt.jsonl", "--ci", "--n-boot", "100000"])
+    assert result.code == 2 and "bootstrap" in result.err and "--size-limit-factor" in result.err
+    assert run_guarded(["score", "pred.jsonl", "--gt", "gt.jsonl", "--ci", "--n-boot", "100000",
+                        "--size-limit-factor", "100"]).code == 0
+
+
+def test_ground_truth_windows_are_bounded_before_allocation(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("mrbench.io.MAX_ARRAY_BYTES", 100_000)
+    (work / "wide.jsonl").write_text(_gt_with(relevant_windows=[[0.0, 1.0]] * 20_000))
+    result = run_guarded(["score", "pred.jsonl", "--gt", "wide.jsonl"])
+    assert result.code == 2 and "ground-truth windows" in result.err

@@ -19,10 +19,15 @@ from typing import Any
 
 from mrbench.errors import ValidationError
 from mrbench.io import (
+    MAX_ANNOTATION_LINE_CHARS,
+    MAX_ANNOTATION_LINES,
     MAX_DURATION,
+    MAX_TEXT_BYTES,
+    ReadLimits,
     atomic_write_bytes,
     finite_number,
     json_lines,
+    limit_factor,
     read_text,
     safe_name,
     short_repr,
@@ -246,8 +251,8 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, dict[str, An
     yield from _iter_jsonl_text(read_text(path, what="JSON Lines file"), str(path))
 
 
-def _iter_jsonl_text(text: str, name: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, obj in json_lines(text, name):
+def _iter_jsonl_text(text: str, name: str, limits: ReadLimits | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, obj in json_lines(text, name, limits):
         if not isinstance(obj, dict):
             raise ValidationError("expected a JSON object", file=name, line=number)
         yield number, obj
@@ -263,11 +268,13 @@ def read_annotations(
     rows that do not match the clip ids.
     """
     path = Path(path)
-    text = read_text(path, what="annotation file")
+    limits = ReadLimits(MAX_TEXT_BYTES, MAX_ANNOTATION_LINES, MAX_ANNOTATION_LINE_CHARS,
+                        why="the bound for an annotation file").scaled(limit_factor())
+    text = read_text(path, limits, what="annotation file")
     records: list[Query] = []
     first_line: dict[Qid, int] = {}
     first_text = ""
-    for number, obj in _iter_jsonl_text(text, str(path)):
+    for number, obj in _iter_jsonl_text(text, str(path), limits):
         if not first_text:
             first_text = split_lines(text)[number - 1]
         record = Query.from_dict(obj, file=str(path), line=number, require_windows=require_windows)

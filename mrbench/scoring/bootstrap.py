@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mrbench.io import check_allocation
+
 
 def bootstrap_intervals(
     per_query: dict[str, np.ndarray], *, n_boot: int = 1000, seed: int = 0, level: float = 0.95
@@ -19,6 +21,7 @@ def bootstrap_intervals(
     keys = list(per_query)
     values = np.stack([np.asarray(per_query[k], dtype=float) for k in keys], axis=1)  # [Q, K]
     n_queries = len(values)
+    check_allocation((n_boot, n_queries), 8, f"{n_boot} bootstrap replicates of {n_queries} queries", field="--n-boot")
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(n_queries, np.full(n_queries, 1.0 / n_queries), size=n_boot)  # [B, Q]
     means = counts @ values / n_queries  # [B, K]

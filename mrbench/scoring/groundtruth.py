@@ -104,6 +104,7 @@ def build_ground_truth(
     n_queries = len(records)
     counts_arr = np.asarray(counts)
     width = int(counts_arr.max())
+    check_allocation((n_queries, width, 2), 8, "the ground-truth windows", file=source, field="relevant_windows")
     flat_arr = np.asarray(flat, dtype=float).reshape(-1, 2)
     bad = np.flatnonzero(~(flat_arr[:, 0] < flat_arr[:, 1]))
     if len(bad):

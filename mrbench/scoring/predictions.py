@@ -96,6 +96,8 @@ def read_records(source: str | os.PathLike | Sequence[Any], name: str | None = N
                 raise ValidationError(f"invalid JSON ({exc.msg} at line {exc.lineno})", file=path) from None
             except RecursionError:
                 raise ValidationError("invalid JSON (nested too deeply)", file=path) from None
+            if limits is not None and limits.max_lines is not None and len(items) > limits.max_lines:
+                raise limits.exceeded(f"{len(items)} items is more than the bound of {limits.max_lines}", file=path)
             return label, [(i + 1, obj) for i, obj in enumerate(items)]
         return label, parse_jsonl(text, label, limits)
     return name or "<predictions>", [(i + 1, obj) for i, obj in enumerate(source)]
