@@ -97,6 +97,8 @@ REFUSED = [
     ("entry folder links outside", lambda root: (root / "elsewhere").mkdir() or os.symlink(root / "elsewhere", root / "subs" / "e2"),
      "outside"),
     ("ground truth links outside", _link("subs/_datasets/d/annotations/val.jsonl", "victim.txt"), "outside"),
+    ("submission.yaml links outside", _link("subs/e1/submission.yaml", "victim.txt"), "outside"),
+    ("source.yaml links outside", _link("subs/_datasets/d/source.yaml", "victim.txt"), "outside"),
     ("paper URL breaks out of the link", _meta(paper="https://x.org/a)(javascript:alert(1)"), "paper"),
     ("paper javascript URL", _meta(paper="javascript:alert(1)"), "paper"),
     ("paper http URL", _meta(paper="http://example.org/p"), "paper"),

@@ -293,6 +293,7 @@ def load_submission(entry_dir: str | os.PathLike[str]) -> Submission:
             f"entry directory name {root.name!r} must match {_ENTRY_ID.pattern} (lower case, digits, . _ -)",
             file=root,
         )
+    ensure_inside(path, root, "entry", file=path)
     data, lines = _load_yaml_with_lines(path)
     unknown = sorted(set(data) - set(SCHEMA), key=str)
     if unknown:
@@ -340,6 +341,7 @@ def load_dataset_ref(submissions_root: str | os.PathLike[str], name: str) -> Dat
     path = root / SOURCE_FILE
     if not path.is_file():
         raise MrbenchError(f"dataset {name!r} is not in {Path(submissions_root) / DATASETS_DIR} (no {path})")
+    ensure_inside(path, root, "dataset", file=path)
     data, lines = _load_yaml_with_lines(path)
     for key in ("title", "columns", "clip_len"):
         if key not in data:
