@@ -438,3 +438,99 @@ def test_bundle_file_scores_like_its_predictions(tmp_path: Path) -> None:
     assert report["brief"]["MR-full-mAP"] == 55.0
     assert report["spurious"]["brief"]["Spurious-R1@0.5"] == 50.0
     assert report["meta"]["model"] == "m" and report["meta"]["seed"] == 3
+
+
+def test_bootstrap_defaults_seeding_and_rounding() -> None:
+    """The documented defaults (1000 replicates, seed 0, 95 %); a seed gives the same interval
+    every time and another seed another one; bounds are x100 rounded to 2 decimals."""
+    import inspect
+
+    defaults = {k: p.default for k, p in inspect.signature(bootstrap_intervals).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    assert defaults == {"n_boot": 1000, "seed": 0, "level": 0.95}
+    values = {"x": np.linspace(0.0, 1.0, 40) ** 2}
+    first = bootstrap_intervals(values, n_boot=300, seed=3)
+    assert first == bootstrap_intervals(values, n_boot=300, seed=3)
+    assert first != bootstrap_intervals(values, n_boot=300, seed=4)
+    assert bootstrap_intervals({"c": np.full(30, 1 / 3)}, n_boot=100, seed=1) == {"c": [33.33, 33.33]}
+    assert bootstrap_intervals({"c": np.full(30, 2 / 3)}, n_boot=100, seed=1) == {"c": [66.67, 66.67]}
+
+
+def test_bundle_paths_that_leave_the_bundle_name_the_field(tmp_path: Path) -> None:
+    """Relative paths must stay inside the bundle's directory: the error names the bundle file
+    and the field (predictions, masked[i].predictions, variant)."""
+    from mrbench.scoring import read_bundle
+
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text("")
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    cases = {
+        "predictions": {"predictions": "../outside.jsonl"},
+        "masked[0].predictions": {"predictions": [], "masked": [{"predictions": "../outside.jsonl"}]},
+        "variant": {"predictions": [], "variant": "../"},
+    }
+    for field_name, content in cases.items():
+        (folder / "bundle.json").write_text(json.dumps({"mrbench_bundle": 1, **content}))
+        with pytest.raises(ValidationError, match="leads outside") as info:
+            read_bundle(folder)
+        assert info.value.field == field_name
+        assert Path(str(info.value.file)) == folder / "bundle.json"
+
+
+def test_bundle_reading_hand_cases(tmp_path: Path) -> None:
+    """No meta: an empty one; a masked entry without predictions is a ValidationError; inline
+    lists are labelled ``FILE[predictions]`` / ``FILE[masked][i]``; the path is the JSON file."""
+    from mrbench.scoring import read_bundle
+
+    folder = tmp_path / "b"
+    folder.mkdir()
+    (folder / "bundle.json").write_text(json.dumps({"mrbench_bundle": 1, "predictions": exact_threshold_preds(),
+                                                    "masked": [{"predictions": exact_threshold_preds()}]}))
+    bundle = read_bundle(folder)
+    assert bundle.meta == {} and bundle.path == folder / "bundle.json" and bundle.variant is None
+    assert bundle.predictions[0] == f"{folder / 'bundle.json'}[predictions]"
+    assert [m[0] for m in bundle.masked] == [f"{folder / 'bundle.json'}[masked][0]"]
+    report = score(bundle, exact_threshold_gt()).to_dict()
+    assert report["meta"]["masked"] == [f"{folder / 'bundle.json'}[masked][0]"]
+    (folder / "bundle.json").write_text(json.dumps({"mrbench_bundle": 1, "predictions": [], "masked": [{"name": "x"}]}))
+    with pytest.raises(ValidationError, match="entry 0"):
+        read_bundle(folder)
+    (folder / "bundle.json").write_text(json.dumps({"mrbench_bundle": 1, "predictions": [], "meta": []}))
+    with pytest.raises(ValidationError, match="must be an object"):
+        read_bundle(folder)
+
+
+def test_write_bundle_file_layout(tmp_path: Path) -> None:
+    """The documented layout: version key 1, meta, inline predictions, masked entries named
+    masked0, masked1, ..., and the variant path when given."""
+    from mrbench.scoring import write_bundle
+
+    path = write_bundle(tmp_path / "b.json", {"model": "m"}, [{"qid": 1}], masked=[[{"qid": 2}], [{"qid": 3}]],
+                        variant="var")
+    data = json.loads(path.read_text())
+    assert data == {"mrbench_bundle": 1, "meta": {"model": "m"}, "predictions": [{"qid": 1}],
+                    "masked": [{"name": "masked0", "predictions": [{"qid": 2}]},
+                               {"name": "masked1", "predictions": [{"qid": 3}]}],
+                    "variant": "var"}
+    plain = json.loads(write_bundle(tmp_path / "c.json", {}, []).read_text())
+    assert "masked" not in plain and "variant" not in plain
+
+
+def test_report_table_highlights_and_missing_values() -> None:
+    """A highlight report prints the QVHighlights headline and one row per level; a value that
+    is None prints as "-"."""
+    preds = [{"qid": 1, "pred_saliency_scores": [0.9, 0.1, 0.2]},
+             {"qid": 2, "pred_saliency_scores": [0.1, 0.2, 0.9]},
+             {"qid": 3, "pred_saliency_scores": [0.1, 0.8, 0.3]}]
+    table = score(preds, highlight_gt()).format_table().splitlines()
+    assert table[2:5] == ["-- headline", "  HL mAP (VeryGood)     22.22", "  HL HIT@1 (VeryGood)   66.67"]
+    assert "-- highlight detection" in table
+    rows = [line.split() for line in table if line.startswith("  ")]
+    assert ["Fair", "mAP", "77.78"] in rows and ["Good", "HIT@1", "66.67"] in rows
+    assert ["VeryGood", "HIT@1", "66.67"] in rows
+    gt = exact_threshold_gt()
+    far = [{"qid": k, "pred_relevant_windows": [[80.0, 90.0, 0.9]]} for k in KS]
+    spurious = score(exact_threshold_preds(), gt, masked=[far]).format_table().splitlines()
+    ratio = next(line for line in spurious if line.strip().startswith("Ratio-mAP"))
+    assert ratio.split() == ["Ratio-mAP", "-"]

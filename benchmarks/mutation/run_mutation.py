@@ -43,6 +43,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,7 +260,8 @@ def run_group(group: Group, args: argparse.Namespace, env: dict[str, str]) -> No
     """Copy, configure and run mutmut for one group (results stay in the copy).
 
     With ``--rerun-survivors`` the existing copy is kept (same mutated sources), its tests are
-    refreshed from the repository, and only the mutants that survived last time are re-run."""
+    refreshed from the repository, and only the mutants that survived last time and are not
+    listed as equivalent are re-run."""
     copy = args.workdir / group.name
     names = list(group.functions)
     if args.rerun_survivors:
@@ -267,7 +269,9 @@ def run_group(group: Group, args: argparse.Namespace, env: dict[str, str]) -> No
             sys.exit(f"--rerun-survivors: no earlier run in {copy}")
         refresh_tests(args.repo, copy, args.working_tree)
         write_placeholders(copy, group)
-        names = [name for name, status in read_results(copy, group).items() if status not in KILLED]
+        equivalent = read_equivalent(EQUIVALENT_FILE)
+        names = [name for name, status in read_results(copy, group).items()
+                 if status not in KILLED and name not in equivalent]
         if not names:
             print(f"== {group.name}: no survivors to re-run")
             return
@@ -302,7 +306,14 @@ def read_results(copy: Path, group: Group) -> dict[str, str]:
 
     results: dict[str, str] = {}
     for meta in (copy / "mutants").rglob("*.py.meta"):
-        data = json.loads(meta.read_text())
+        for _ in range(5):  # mutmut may be rewriting the file right now
+            try:
+                data = json.loads(meta.read_text())
+                break
+            except json.JSONDecodeError:
+                time.sleep(0.2)
+        else:
+            continue
         for name, code in data.get("exit_code_by_key", {}).items():
             if group.functions and not any(fnmatch(name, pat) for pat in group.functions):
                 continue
