@@ -139,9 +139,10 @@ GROUPS: dict[str, Group] = {
     ]
 }
 
-# A pytest plugin written into the copy: Hypothesis without shrinking and without its example
-# database. A mutant that breaks a property fails on the first counterexample; shrinking it
-# (seconds to minutes per mutant) tells mutation testing nothing.
+# A pytest plugin written into the copy: Hypothesis without shrinking, without its example
+# database and without deadlines. A mutant that breaks a property fails on the first
+# counterexample; shrinking it (seconds to minutes per mutant) tells mutation testing nothing,
+# and a deadline on a loaded machine fails clean runs.
 PLUGIN_NAME = "_mrbench_mutation_plugin"
 PLUGIN = '''"""Hypothesis settings for mutation runs (written by benchmarks/mutation/run_mutation.py)."""
 try:
@@ -150,7 +151,7 @@ except ImportError:  # pragma: no cover
     pass
 else:
     settings.register_profile("mrbench-mutation", phases=(Phase.explicit, Phase.reuse, Phase.generate),
-                              database=None)
+                              database=None, deadline=None)
     settings.load_profile("mrbench-mutation")
 '''
 # Tests of several seconds each, deselected so that a pass fits on two cores: two property
@@ -269,6 +270,7 @@ def run_group(group: Group, args: argparse.Namespace, env: dict[str, str]) -> No
             sys.exit(f"--rerun-survivors: no earlier run in {copy}")
         refresh_tests(args.repo, copy, args.working_tree)
         write_placeholders(copy, group)
+        (copy / f"{PLUGIN_NAME}.py").write_text(PLUGIN, encoding="utf-8")
         equivalent = read_equivalent(EQUIVALENT_FILE)
         names = [name for name, status in read_results(copy, group).items()
                  if status not in KILLED and name not in equivalent]
