@@ -491,3 +491,20 @@ def test_recall_at_5_nan_pairs_count_as_zero_and_rows_are_separate() -> None:
     mask = np.array([[True, True], [True, False]])
     pred = np.array([[[5.0, 5.0, 0.9], [10.0, 19.0, 0.8]], [[0.0, 10.0, 0.9], [0.0, 10.0, 0.8]]])
     assert recall_at_5(pred, np.array([2, 0]), gt, mask).tolist() == [pytest.approx(0.9), 0.0]
+
+
+def test_ap_adds_only_the_recall_steps_in_order() -> None:
+    """Three GT windows found at ranks 2, 6 and 9 of ten: precision 1/2, 2/6, 3/9 at recall
+    1/3, 2/3, 1 (already non-increasing). AP = sum over the three recall steps, added left to
+    right like the reference's ``np.sum`` of three terms: 7/18 bit for bit. Summing the seven
+    zero terms of the unchanged-recall ranks too (in numpy's 8-lane order) lands one ulp lower."""
+    gt = np.array([[[0.0, 10.0], [20.0, 30.0], [40.0, 50.0]]])
+    far = [[100.0 + 20 * i, 110.0 + 20 * i] for i in range(7)]
+    ranked = [far[0], [0.0, 10.0], far[1], far[2], far[3], [20.0, 30.0], far[4], far[5], [40.0, 50.0], far[6]]
+    pred = np.array([[[*w, 1.0 - 0.05 * k] for k, w in enumerate(ranked)]])
+    recall = [1 / 3, 2 / 3, 1.0]
+    terms = [recall[0] * (1 / 2), (recall[1] - recall[0]) * (2 / 6), (recall[2] - recall[1]) * (3 / 9)]
+    expected = (terms[0] + terms[1]) + terms[2]
+    assert expected == 7 / 18
+    ap = average_precision(pred, np.array([10]), gt, np.ones((1, 3), dtype=bool), thresholds=(0.5,))
+    assert ap[0, 0] == expected
