@@ -275,3 +275,26 @@ def test_relabel_without_context_only_renames_the_video() -> None:
     assert out.vid == "v__mask_q7"
     assert (out.windows, out.duration, out.relevant_clip_ids, out.saliency_scores) == (
         [[1.5, 3.0]], 40.0, [0, 1], [[1], [2]])
+
+
+@pytest.mark.parametrize(("dtype", "draw"), [(np.float32, np.float32), (np.float16, np.float32),
+                                              (np.float64, np.float64)])
+def test_noise_values_follow_the_documented_draw(dtype: type, draw: type) -> None:
+    """Noise of a source is ``low + (high - low) * U`` with U drawn by ``rng.random`` in
+    float32 for floats of at most 32 bits, else float64 (the seeded stream, clip by clip)."""
+    source = np.array([[0.0, 4.0], [1.0, -2.0], [3.0, 2.0], [0.5, 0.5]], dtype=dtype)
+    out = apply_noise({"a": source}, [(1, 3)], np.random.default_rng(11))
+    low, high = source.min().astype(draw), source.max().astype(draw)
+    expected = np.random.default_rng(11).random((2, 2), dtype=draw) * (high - low) + low
+    np.testing.assert_array_equal(out["a"][1:3], expected.astype(dtype))
+    np.testing.assert_array_equal(out["a"][[0, 3]], source[[0, 3]])
+
+
+def test_constant_and_swap_in_place_modify_their_input() -> None:
+    """``inplace=True``: the input arrays themselves are filled and returned."""
+    arrays = feature_arrays()
+    zero = apply_constant(arrays, [(0, 2)], None, inplace=True)
+    assert zero["a"] is arrays["a"] and not arrays["a"][:2].any()
+    arrays = {"a": np.zeros((3, 1))}
+    swapped = apply_swap(arrays, [(0, 2)], {"a": np.array([[5.0], [6.0]])}, [1], inplace=True)
+    assert swapped["a"] is arrays["a"] and arrays["a"][:, 0].tolist() == [6.0, 5.0, 0.0]
