@@ -534,3 +534,48 @@ def test_report_table_highlights_and_missing_values() -> None:
     spurious = score(exact_threshold_preds(), gt, masked=[far]).format_table().splitlines()
     ratio = next(line for line in spurious if line.strip().startswith("Ratio-mAP"))
     assert ratio.split() == ["Ratio-mAP", "-"]
+
+
+def test_seed_directories_pair_with_masked_files_in_natural_order(tmp_path: Path) -> None:
+    """A variant root with seed2/ and seed10/: seed2 pairs with the first masked file (natural
+    order, not "seed10" < "seed2"). seed2's regions hold every centre, seed10's none, so the
+    per-file Center-in-mask is 100 then 0."""
+    gt = exact_threshold_gt()
+    write_variant(tmp_path / "var" / "seed2", {k: [[0.0, 20.0]] for k in KS}, gt)
+    write_variant(tmp_path / "var" / "seed10", {k: [[60.0, 70.0]] for k in KS}, gt)
+    report = score(exact_threshold_preds(), gt, masked=[exact_threshold_preds(), exact_threshold_preds()],
+                   variant=tmp_path / "var").to_dict()
+    assert [f["Center-in-mask"] for f in report["spurious"]["per_file"]] == [100.0, 0.0]
+    assert report["meta"]["variant"] == [str(tmp_path / "var" / "seed2"), str(tmp_path / "var" / "seed10")]
+    with pytest.raises(MrbenchError, match="not a masked variant"):
+        score(exact_threshold_preds(), gt, masked=[exact_threshold_preds()], variant=tmp_path)
+
+
+def test_missing_queries_message_lists_the_first_five() -> None:
+    """Without allow_missing, the error counts the missing queries and shows five qids."""
+    with pytest.raises(ValidationError, match=r"7 ground-truth queries have no prediction \(10, 11, 12, 13, 14, \.\.\.\)"):
+        score(exact_threshold_preds(KS[7:]), exact_threshold_gt())
+
+
+def test_saliency_ground_truth_errors() -> None:
+    """Annotator counts must agree across queries; a video shorter than one clip has no clip
+    for its labels."""
+    rows = highlight_gt()
+    rows[1] = gt_record(2, [[4.0, 6.0]], duration=7, relevant_clip_ids=[2], saliency_scores=[[2, 2]])
+    with pytest.raises(ValidationError, match="annotators"):
+        load_ground_truth(rows)
+    short = [gt_record(9, [[0.0, 1.0]], duration=1.5, relevant_clip_ids=[0], saliency_scores=[[1, 1, 1]])]
+    with pytest.raises(ValidationError, match="below int"):
+        load_ground_truth(short)
+
+
+def test_saliency_length_mismatch_warns_once_with_the_first_query() -> None:
+    """Lists longer or shorter than the clip count are cut / zero-padded with one warning naming
+    how many queries and the first one."""
+    preds = [{"qid": 1, "pred_saliency_scores": [0.9, 0.1]},
+             {"qid": 2, "pred_saliency_scores": [0.1, 0.2, 0.9, 0.0, 0.0]},
+             {"qid": 3, "pred_saliency_scores": [0.1, 0.8, 0.3]}]
+    with pytest.warns(UserWarning, match=r"2 queries .* \(first: line 1, qid 1: 2 vs 3\)"):
+        report = score(preds, highlight_gt()).to_dict()
+    # q1 padded with a 0 for clip 2: clip 0 still ranked first -> Fair AP 1
+    assert report["HL-min-Fair"]["HL-mAP"] == 77.78
