@@ -384,3 +384,24 @@ def test_read_charades_raw_clips_ends_to_the_duration(tmp_path: Path) -> None:
     bad.write_text("AO8RW 0.0##no end\n")
     with pytest.raises(ValidationError, match="expected"):
         read_charades_raw(bad, {"AO8RW": 33.67})
+
+
+def test_content_vectors_mix_action_object_and_own_as_documented() -> None:
+    """Content = unit(0.8 action + 0.4 object + 0.45 own) for slowfast and (0.4, 0.8, 0.45) for
+    clip: two concepts sharing their action have a slowfast cosine of about 0.8^2 = 0.64 and a
+    clip cosine of about 0.16; sharing the object, the other way round (256 / 128 dims: noise
+    of about 0.1)."""
+    config = SynthConfig(concepts=40, dims="512,512,8")
+    world = build_world(config)
+    share_action, share_object = [], []
+    for i, (a_i, o_i) in enumerate(world.concepts):
+        for j, (a_j, o_j) in enumerate(world.concepts[:i]):
+            cos = {t: float(world.dictionary[t][i] @ world.dictionary[t][j]) for t in VIDEO_TYPES}
+            if a_i == a_j and o_i != o_j:
+                share_action.append(cos)
+            elif o_i == o_j and a_i != a_j:
+                share_object.append(cos)
+    assert share_action and share_object
+    for group, sf, clip in ((share_action, 0.64, 0.16), (share_object, 0.16, 0.64)):
+        assert np.mean([c["slowfast_features"] for c in group]) == pytest.approx(sf, abs=0.08)
+        assert np.mean([c["clip_features"] for c in group]) == pytest.approx(clip, abs=0.08)
