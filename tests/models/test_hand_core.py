@@ -23,9 +23,12 @@ from reference_models.core.matcher import HungarianMatcher  # noqa: E402
 from reference_models.core.postprocess import temporal_nms, to_windows  # noqa: E402
 from reference_models.core.tdem import TDEM  # noqa: E402
 from reference_models.core.vsdc import (  # noqa: E402
+    _jittered_counts,
+    _pick,
     choose_partners,
     eligible_partners,
     gt_blocks,
+    pad_length,
     pair_similarity,
     plan_layouts,
     tef,
@@ -402,3 +405,130 @@ def test_partner_choice_by_similarity_hand_values() -> None:
         choose_partners(anchors, eligible, "nearest", gen, sim)
     with pytest.raises(ValueError):
         eligible_partners(video_id, exclude_above=0.8)
+
+
+def test_matcher_span_cost_is_l1_over_both_coordinates() -> None:
+    """(0.4, 0.2) against (0.5, 0.4): L1 = 0.1 + 0.2 = 0.3 (an L2 distance would be 0.224).
+    xx [0.3, 0.5] vs [0.3, 0.7]: IoU 0.5, hull = union -> gIoU 0.5. Cost 10 * 0.3 - 0.5."""
+    cost = HungarianMatcher(cost_class=0.0).cost(None, torch.tensor([[[0.4, 0.2]]]), torch.tensor([TARGET]))
+    assert cost.item() == pytest.approx(3.0 - 0.5, abs=1e-6)
+
+
+def test_matcher_continues_after_a_sample_without_targets() -> None:
+    """Row 0 has no target, row 1 one: row 1 is still matched."""
+    spans = torch.tensor([[[0.2, 0.1], [0.7, 0.2]], [[0.2, 0.1], [0.7, 0.2]]])
+    targets = torch.tensor([[[0.0, 0.0]], [[0.7, 0.2]]])
+    batch, query, target = HungarianMatcher()(None, spans, targets, torch.tensor([[False], [True]]))
+    assert (batch.tolist(), query.tolist(), target.tolist()) == ([1], [1], [0])
+
+
+def test_set_losses_without_any_target_are_zero_not_nan() -> None:
+    """No real window in the batch: span and gIoU losses 0 (the matched count is clamped at 1);
+    every query is background: label loss = 0.1 * log 2 with zero logits."""
+    criterion = SetCriterion(HungarianMatcher(), eos_coef=0.1)
+    losses = criterion.set_losses(torch.zeros(1, 1, 3, 2), torch.full((1, 1, 3, 2), 0.3), torch.zeros(1, 1, 2),
+                                  torch.tensor([[False]]))
+    assert losses["loss_span"].tolist() == [0.0] and losses["loss_giou"].tolist() == [0.0]
+    assert losses["loss_label"].item() == pytest.approx(0.1 * math.log(2.0), abs=1e-6)
+
+
+def test_saliency_loss_adds_rank_contrastive_and_negative_pairs_with_negatives() -> None:
+    """With ``saliency_neg``: margin (0 here: positive 1 vs negative 0 with margin 0.2 -> 0.2 - 1 < 0)
+    + rank-contrastive (labels [2, 0]: -2 (2 - log(e^2 + 3)) / 12) + negative-pair loss
+    (softplus(0) * 2 clips = 2 log 2)."""
+    outputs = {"saliency": torch.tensor([[1.0, 0.0]]), "saliency_neg": torch.tensor([[0.0, 0.0]])}
+    batch = {"video_mask": torch.ones(1, 2), "saliency_pos": torch.tensor([[0]]), "saliency_neg": torch.tensor([[1]]),
+             "saliency_all": torch.tensor([[2.0, 0.0]])}
+    loss = SetCriterion(HungarianMatcher()).saliency_loss(outputs, batch)
+    expected = 0.0 - 2 * (2.0 - math.log(math.exp(2.0) + 3.0)) / 12 + 2 * math.log(2.0)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_tdem_attention_mask_blocks_text_tokens_like_the_padding_mask() -> None:
+    """``attn_mask`` True = blocked: blocking text token 2 for every head and position gives the
+    output of a text mask without token 2."""
+    torch.manual_seed(1)
+    tdem = TDEM(d_model=4, nhead=2, dropout=0.0, beta=0.5).eval()
+    video, text = torch.randn(1, 3, 4), torch.randn(1, 3, 4)
+    block = torch.zeros(2, 3, 3, dtype=torch.bool)
+    block[:, :, 2] = True
+    with_mask = tdem(video, torch.ones(1, 3), text, torch.ones(1, 3), attn_mask=block)
+    padded = tdem(video, torch.ones(1, 3), text, torch.tensor([[1, 1, 0]]))
+    torch.testing.assert_close(with_mask, padded, atol=1e-6, rtol=1e-6)
+    assert not torch.allclose(with_mask, tdem(video, torch.ones(1, 3), text, torch.ones(1, 3)), atol=1e-4)
+
+
+def test_to_windows_release_options() -> None:
+    """``span_scale="duration"``: spans are scaled by the duration (19 s), not the clip length
+    (20 s): [0.1, 0.5] -> [1.9, 9.5]; ``widen_short=False`` keeps a window shorter than a clip
+    ([10, 10.4] s rounds to the empty [10, 10]); an unknown scale is an error."""
+    out = to_windows([[0.1, 0.5]], [0.5], n_clips=10, clip_len=2.0, duration=19.0, round_to_clip=False,
+                     span_scale="duration")
+    assert out == [[1.9, 9.5, 0.5]]
+    out = to_windows([[0.5, 0.52]], [0.5], n_clips=10, clip_len=2.0, duration=19.0, widen_short=False)
+    assert out == [[10.0, 10.0, 0.5]]
+    with pytest.raises(ValueError):
+        to_windows([[0.1, 0.5]], [0.5], n_clips=10, clip_len=2.0, duration=19.0, span_scale="seconds")
+
+
+def test_pick_takes_exactly_count_eligible_positions() -> None:
+    """Per row: min(count, #eligible) positions, all eligible, uniformly spread over draws."""
+    gen = torch.Generator().manual_seed(0)
+    eligible = torch.tensor([[True, False, True, True, False, True], [True, True, False, False, False, False]])
+    hits = torch.zeros(2, 6)
+    for _ in range(400):
+        chosen = _pick(eligible, torch.tensor([2, 5]), gen)
+        assert chosen.sum(1).tolist() == [2, 2]
+        assert not (chosen & ~eligible).any()
+        hits += chosen.float()
+    # row 0: each of the 4 eligible positions in half of the draws
+    assert ((hits[0, eligible[0]] / 400 - 0.5).abs() < 0.1).all()
+
+
+def test_jittered_counts_keep_or_repeat_by_the_tempo_rate() -> None:
+    """Rate fixed by jitter (r, r): r = 0.5 keeps floor(0.5 n) clips once; r = 1 keeps n;
+    r = 1.5 keeps n and repeats floor(0.5 n) of them (count 2)."""
+    gen = torch.Generator().manual_seed(0)
+    eligible = torch.ones(1, 10, dtype=torch.bool)
+    n = torch.tensor([7])
+    half = _jittered_counts(eligible, n, (0.5, 0.5), gen)
+    assert half.sum().item() == 3 and half.max().item() == 1
+    same = _jittered_counts(eligible, n, (1.0, 1.0), gen)
+    assert same.sum().item() == 7 and same.max().item() == 1
+    more = _jittered_counts(eligible, n, (1.5, 1.5), gen)
+    assert (more > 0).sum().item() == 7 and (more == 2).sum().item() == 3
+
+
+def test_plan_layout_counts_without_jitter() -> None:
+    """No jitter, alpha 0.7: target of 20 clips with block [5, 8): 17 background clips ->
+    floor(0.7 * 17) = 11 own clips + the 3 block clips; the other video of 10 clips gives
+    floor(0.3 * 10) = 3 clips (> 2, kept). With 4 clips the other set (floor(1.2) = 1) is dropped."""
+    gen = torch.Generator().manual_seed(0)
+    lengths = torch.tensor([20, 10, 4])
+    start, end = torch.tensor([5, 0, 0]), torch.tensor([8, 1, 1])
+    lay = plan_layouts(lengths, start, end, torch.tensor([0, 0]), torch.tensor([1, 2]),
+                       torch.tensor([False, False]), gen, alpha=0.7, jitter=(1.0, 1.0))
+    assert lay.length.tolist() == [11 + 3 + 3, 11 + 3]
+    assert lay.own.sum(1).tolist() == [14, 14]
+    assert lay.mask.sum(1).tolist() == [17, 14]
+
+
+def test_choose_partners_mix_takes_best_or_worst_about_half_the_time() -> None:
+    """``mix``: each anchor takes the most similar eligible row or the least similar one with
+    p = 1/2, never a row in between; ``random`` never an ineligible row."""
+    sim = torch.tensor([[1.0, 0.9, 0.5, 0.1]] * 400)  # every anchor row: best 1, worst 3
+    eligible = torch.tensor([[False, True, True, True]]).expand(400, 4)
+    gen = torch.Generator().manual_seed(0)
+    anchors = torch.arange(400)
+    picks = choose_partners(anchors, eligible, "mix", gen, sim)
+    assert set(picks.tolist()) == {1, 3}
+    assert abs((picks == 1).float().mean().item() - 0.5) < 0.1
+    random_picks = choose_partners(anchors, eligible, "random", gen)
+    assert set(random_picks.tolist()) == {1, 2, 3}
+
+
+def test_pad_length_cuts_or_pads_with_zeros() -> None:
+    """Along dim 1: cut to the width, or zero-padded to it."""
+    x = torch.arange(6.0).reshape(1, 3, 2)
+    assert pad_length(x, 2).tolist() == [[[0.0, 1.0], [2.0, 3.0]]]
+    assert pad_length(x, 4).tolist() == [[[0.0, 1.0], [2.0, 3.0], [4.0, 5.0], [0.0, 0.0]]]
