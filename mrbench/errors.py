@@ -55,3 +55,10 @@ class MissingFeaturesError(MrbenchError):
             head = ", ".join(names[:10]) + (f", ... (+{len(names) - 10} more)" if len(names) > 10 else "")
             shown.append(f"{kind}: {head}")
         super().__init__(f"{total} feature file(s) missing under {self.root}: " + "; ".join(shown))
+
+
+def os_error_text(exc: OSError) -> str:
+    """One line for an error of the file system: the path(s) and the system's reason."""
+    reason = exc.strerror or str(exc)
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {reason}" if paths else reason

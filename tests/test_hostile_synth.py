@@ -222,3 +222,25 @@ def test_planted_swap_links_are_never_followed(work: Path) -> None:
     assert run_guarded(["synth", "--out", "ds", *SMALL]).code == 0
     assert_whole(work / "ds")
     assert not (work / "ds").is_symlink() and sorted(p.name for p in victim.iterdir()) == ["precious"]
+
+
+def test_a_failed_fresh_run_says_resume_finishes_it(work: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mrbench.data.synth as synth
+
+    real = synth._truth_bytes
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device", "ds/truth.parquet")
+
+    monkeypatch.setattr(synth, "_truth_bytes", broken)
+    result = run_guarded(["synth", "--out", "ds", *SMALL])
+    assert result.code == 2 and "No space left" in result.err and "--resume" in result.err
+    monkeypatch.setattr(synth, "_truth_bytes", real)
+    assert run_guarded(["synth", "--out", "ds", *SMALL, "--resume"]).code == 0
+    assert_whole(work / "ds")
+
+
+def test_a_run_refused_before_writing_leaves_nothing(work: Path) -> None:
+    (work / "a.jsonl").write_text(json.dumps({**RECORD, "duration": 1e12}) + "\n")
+    assert run_guarded(["synth", "--out", "ds", "--annotations", "a.jsonl", "--quiet"]).code == 2
+    assert not (work / "ds").exists() and not list(work.glob(".ds*"))

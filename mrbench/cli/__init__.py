@@ -17,7 +17,7 @@ import warnings
 import click
 
 from mrbench import __version__
-from mrbench.errors import MrbenchError
+from mrbench.errors import MrbenchError, os_error_text
 
 #: command name -> "module:attribute"
 COMMANDS = {
@@ -57,13 +57,6 @@ def cli() -> None:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
     click.echo(f"warning: {message}", err=True)
-
-
-def os_error_text(exc: OSError) -> str:
-    """One line for an error of the file system: the path(s) and the system's reason."""
-    reason = exc.strerror or str(exc)
-    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
-    return f"{' -> '.join(paths)}: {reason}" if paths else reason
 
 
 def usage_error_text(exc: click.ClickException) -> str:

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import re
+import shutil
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -47,7 +48,7 @@ from mrbench.data.schema import (
     require_plain_names,
     write_annotations,
 )
-from mrbench.errors import MrbenchError, ValidationError
+from mrbench.errors import MrbenchError, ValidationError, os_error_text
 from mrbench.io import (
     MAX_CLIP_LEN,
     MAX_CLIPS,
@@ -799,7 +800,17 @@ def generate(
             with staged_folder(out) as staging:
                 _write(config, staging, job, "fresh", progress)
         elif action != "done":
-            _write(config, out, job, action, progress)
+            started = out.exists()
+            try:
+                _write(config, out, job, action, progress)
+            except (MrbenchError, OSError) as exc:
+                reason = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
+                if not (out / JOB_FILE).is_file():  # nothing --resume could use
+                    if not started:
+                        shutil.rmtree(out, ignore_errors=True)
+                    raise
+                raise MrbenchError(f"{reason} ({out} holds the interrupted run: --resume finishes it, "
+                                   "--force starts over)") from None
     return out
 
 
