@@ -206,19 +206,15 @@ MAX_ANNOTATION_LINE_CHARS = 1 << 20
 _FACTOR_OVERRIDE: contextvars.ContextVar[float | None] = contextvars.ContextVar("size_limit_factor", default=None)
 
 
-@contextlib.contextmanager
-def size_limit_factor(factor: float | None) -> Iterator[None]:
-    """Within the block, every bound uses ``factor`` (a command's ``--size-limit-factor``)."""
-    token = _FACTOR_OVERRIDE.set(None if factor is None else limit_factor(factor))
-    try:
-        yield
-    finally:
-        _FACTOR_OVERRIDE.reset(token)
+def set_limit_factor(factor: float | None) -> None:
+    """Make every bound use ``factor`` from now on (a command's ``--size-limit-factor``);
+    ``None`` goes back to ``$MRBENCH_SIZE_LIMIT_FACTOR`` or 1."""
+    _FACTOR_OVERRIDE.set(None if factor is None else limit_factor(factor))
 
 
 def limit_factor(factor: float | None = None) -> float:
     """The factor applied to every size bound: ``factor`` if given, else the one set by
-    :func:`size_limit_factor`, else ``$MRBENCH_SIZE_LIMIT_FACTOR``, else 1."""
+    :func:`set_limit_factor`, else ``$MRBENCH_SIZE_LIMIT_FACTOR``, else 1."""
     if factor is None:
         factor = _FACTOR_OVERRIDE.get()
     if factor is None:

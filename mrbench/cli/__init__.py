@@ -68,7 +68,10 @@ def usage_error_text(exc: click.ClickException) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors print one line and exit with code 2."""
+    from mrbench.io import set_limit_factor
+
     warnings.showwarning = _show_warning
+    set_limit_factor(None)  # each run starts from $MRBENCH_SIZE_LIMIT_FACTOR (or 1)
     try:
         cli.main(args=argv, prog_name="mrbench", standalone_mode=False)
     except MrbenchError as exc:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mrbench.cli.options import FiniteFloat
+from mrbench.cli.options import FiniteFloat, size_limit_option
 
 
 @click.group()
@@ -40,6 +40,7 @@ def download(name: str, dest: Path | None, source: str | None, timeout: float) -
               help="Directory holding the downloaded files of a catalog dataset.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the statistics as JSON.")
+@size_limit_option
 def info(name_or_dir: str, root: Path | None, json_out: Path | None) -> None:
     """Split sizes, query/video counts, window length and position statistics.
 
@@ -89,6 +90,7 @@ def info(name_or_dir: str, root: Path | None, json_out: Path | None) -> None:
 @click.option("--type", "types", multiple=True, help="Video feature types (default: all).")
 @click.option("--dtype", type=click.Choice(["float32", "float16"]), default=None,
               help="Store in this dtype (default: as found).")
+@size_limit_option
 def pack(features_root: Path, out: Path, annotation_files: tuple[Path, ...], types: tuple[str, ...],
          dtype: str | None) -> None:
     """Pack per-video features into memory-mapped arrays plus a Parquet index."""

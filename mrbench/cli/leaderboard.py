@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mrbench.cli.options import parse_seeds
+from mrbench.cli.options import parse_seeds, size_limit_option
 
 
 @click.group()
@@ -17,6 +17,7 @@ def submission() -> None:
 
 @submission.command()
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@size_limit_option
 def check(path: Path) -> None:
     """Validate PATH: one entry (a directory with submission.yaml) or a whole submissions
     directory. Checks the yaml schema, the files, the dataset, and scores every prediction file
@@ -88,6 +89,7 @@ def leaderboard() -> None:
 @click.option("--cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Score cache file (default OUT/.cache/scores.json).")
 @click.option("--no-cache", is_flag=True, help="Rescore every run and re-render.")
+@size_limit_option
 def build(root: Path, out: Path, cache: Path | None, no_cache: bool) -> None:
     """Score every entry (cached by content hash), aggregate seeds (mean ± std) and write
     Markdown, CSV, Parquet, HTML and PNG plots per dataset and split."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mrbench.cli.options import FiniteFloat, parse_seeds
+from mrbench.cli.options import FiniteFloat, parse_seeds, size_limit_option
 from mrbench.masking.strategies import STRATEGIES
 
 _DIR = click.Path(file_okay=False, path_type=Path)
@@ -35,6 +35,7 @@ _DIR = click.Path(file_okay=False, path_type=Path)
               help="Worker processes.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted run (same bytes as an uninterrupted one).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@size_limit_option
 @click.pass_context
 def mask(ctx: click.Context, dataset: str | None, root: Path | None, annotations: Path | None,
          data_dir: Path | None, split: str | None, features: Path | None, clip_len: float | None,
@@ -83,6 +84,7 @@ def mask(ctx: click.Context, dataset: str | None, root: Path | None, annotations
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--features", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Source feature root, if it moved since masking (default: the manifest's).")
+@size_limit_option
 def verify_command(directory: Path, features: Path | None) -> None:
     """Check a masked variant (or OUT with seed*/ variants): checksums, masked and unmasked clips."""
     from mrbench.masking.verify import verify

@@ -42,3 +42,18 @@ def parse_seeds(ctx: click.Context | None, param: click.Parameter | None, value:
     if not seeds or any(not SEED.min <= s <= SEED.max for s in seeds) or len(set(seeds)) != len(seeds):
         raise click.BadParameter(f"expected distinct non-negative integers below 2**63, got {value!r}")
     return seeds
+
+
+def _set_limit_factor(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
+    from mrbench.io import set_limit_factor
+
+    set_limit_factor(value)  # set (or cleared) on every run of the command
+
+
+def size_limit_option(command: click.Command) -> click.Command:
+    """``--size-limit-factor F``: multiply every bound on input sizes (docs/security.md)."""
+    return click.option(
+        "--size-limit-factor", type=FiniteFloat(0, min_open=True), default=None, expose_value=False,
+        callback=_set_limit_factor, is_eager=True,
+        help="Multiply every bound on input sizes (docs/security.md) [default: $MRBENCH_SIZE_LIMIT_FACTOR or 1].",
+    )(command)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mrbench.cli.options import SEED, FiniteFloat
+from mrbench.cli.options import SEED, size_limit_option
 
 
 @click.command("score")
@@ -26,9 +26,7 @@ from mrbench.cli.options import SEED, FiniteFloat
 @click.option("--n-boot", type=click.IntRange(1, 1_000_000), default=1000, show_default=True,
               help="Bootstrap replicates.")
 @click.option("--allow-missing", is_flag=True, help="Score queries without a prediction as zero instead of failing.")
-@click.option("--size-limit-factor", "size_limit_factor_value", type=FiniteFloat(0, min_open=True), default=None,
-              help="Multiply the bounds on prediction files (size, lines, line length; docs/security.md) "
-                   "[default: $MRBENCH_SIZE_LIMIT_FACTOR or 1].")
+@size_limit_option
 def score(
     pred: str,
     gt: str | None,
@@ -42,7 +40,6 @@ def score(
     seed: int,
     n_boot: int,
     allow_missing: bool,
-    size_limit_factor_value: float | None,
 ) -> None:
     """Score PRED (community JSONL, or a submission bundle) against the ground truth.
 
@@ -53,27 +50,26 @@ def score(
     mrbench score preds.jsonl --dataset qvhighlights --split val --json metrics.json
     mrbench score preds.jsonl --gt val.jsonl --masked m0.jsonl --masked m1.jsonl --variant masked/
     """
-    from mrbench.io import atomic_write_text, check_output_dir, refuse_overwrite, size_limit_factor
+    from mrbench.io import atomic_write_text, check_output_dir, refuse_overwrite
     from mrbench.scoring import score as run_score
 
     if json_out and json_out != "-":
         folders = [*variant, root, *(p for p in (pred,) if Path(p).is_dir())]  # a bundle folder too
         refuse_overwrite(json_out, [pred, gt, *masked], "--json", read_whole=folders)
         check_output_dir(Path(json_out).parent, "--json")
-    with size_limit_factor(size_limit_factor_value):
-        report = run_score(
-            pred,
-            gt,
-            dataset=dataset,
-            split=split,
-            root=root,
-            masked=masked,
-            variant=list(variant) or None,
-            allow_missing=allow_missing,
-            ci=ci,
-            seed=seed,
-            n_boot=n_boot,
-        )
+    report = run_score(
+        pred,
+        gt,
+        dataset=dataset,
+        split=split,
+        root=root,
+        masked=masked,
+        variant=list(variant) or None,
+        allow_missing=allow_missing,
+        ci=ci,
+        seed=seed,
+        n_boot=n_boot,
+    )
     if json_out == "-":
         click.echo(report.to_json())
         return

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mrbench.cli.options import SEED, FiniteFloat
+from mrbench.cli.options import SEED, FiniteFloat, size_limit_option
 from mrbench.errors import MrbenchError
 
 _UNIT = FiniteFloat(0.0, 1.0)
@@ -57,6 +57,7 @@ _UNIT = FiniteFloat(0.0, 1.0)
 @click.option("--resume", is_flag=True,
               help="Finish an interrupted run at --out (same options; the result equals an uninterrupted run's).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@size_limit_option
 def synth(out: Path, n_train: int | None, n_val: int | None, n_ood: int | None, concepts: int,
           places: int, dims: str, clip_len: float, n_clips: int | None, content: float, rho_scene: float,
           rho_flank: float, flank_width: int, flank_off: str, rho_position: float, distractors: int,
