@@ -298,3 +298,27 @@ def test_constant_and_swap_in_place_modify_their_input() -> None:
     arrays = {"a": np.zeros((3, 1))}
     swapped = apply_swap(arrays, [(0, 2)], {"a": np.array([[5.0], [6.0]])}, [1], inplace=True)
     assert swapped["a"] is arrays["a"] and arrays["a"][:, 0].tolist() == [6.0, 5.0, 0.0]
+
+
+def test_ranges_to_seconds_rounds_to_six_decimals() -> None:
+    """Clip length 0.12345678 s: clips 1 and 2 start at 0.123457 and 0.246914 (six decimals)."""
+    assert ranges_to_seconds([(1, 2)], 0.12345678) == [[0.123457, 0.246914]]
+
+
+def test_plan_errors_name_the_annotation_file(tmp_path: Path) -> None:
+    """A window beyond the video names the source's annotation file, qid and field."""
+    annotations = tmp_path / "val.jsonl"
+    src = MaskSource([record(4, "v1", [[30.0, 32.0]])], Path("/nonexistent"), 2.0, "val", "hand", annotations)
+    with pytest.raises(ValidationError, match="beyond") as info:
+        plan_queries(src, {"v1": 10}, "noise", 0.0, 0)
+    assert info.value.file == str(annotations) and info.value.qid == 4
+
+
+def test_relabel_keeps_float_spelling_and_absent_scores() -> None:
+    """A float end that lands on a whole number stays a float (15.0 - 6 -> 9.0, written
+    "9.0"); clip ids without saliency scores move and the scores stay absent."""
+    rec = record(1, "v", [[10, 15.0]], duration=60.0, relevant_clip_ids=[5, 6])
+    moved = relabel(rec, plan_for((5, 8), 2, 12), 2.0, 24.0)
+    assert moved.windows == [[4, 9.0]]
+    assert isinstance(moved.windows[0][0], int) and isinstance(moved.windows[0][1], float)
+    assert moved.relevant_clip_ids == [2, 3] and moved.saliency_scores is None
