@@ -385,10 +385,13 @@ def show(copy: Path, name: str) -> str:
 
 
 def report(groups: list[Group], args: argparse.Namespace, env: dict[str, str]) -> int:
-    """Print the kill rate per module and the unexplained survivors; 1 if under threshold."""
+    """Print the kill rate per module and the unexplained survivors; 1 if under threshold.
+
+    Mutants not checked yet (an interrupted run) are counted apart and left out of the rate."""
+    del env
     equivalent = read_equivalent(EQUIVALENT_FILE)
     failing = False
-    print(f"\n{'module':44s} {'killed':>7s} {'equiv':>6s} {'surv':>5s} {'total':>6s} {'rate':>7s}")
+    print(f"\n{'module':44s} {'killed':>7s} {'equiv':>6s} {'surv':>5s} {'total':>6s} {'rate':>7s} {'unchecked':>9s}")
     survivors: list[tuple[Group, str, str]] = []
     for group in groups:
         copy = args.workdir / group.name
@@ -399,6 +402,9 @@ def report(groups: list[Group], args: argparse.Namespace, env: dict[str, str]) -
         by_module: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for name, status in sorted(read_results(copy, group).items()):
             counts = by_module[module_of(name)]
+            if status == "not checked":
+                counts["unchecked"] += 1
+                continue
             counts["total"] += 1
             if status in KILLED:
                 counts["killed"] += 1
@@ -410,9 +416,9 @@ def report(groups: list[Group], args: argparse.Namespace, env: dict[str, str]) -
         for module, counts in sorted(by_module.items()):
             live = counts["total"] - counts["equivalent"]
             rate = counts["killed"] / live if live else 1.0
-            failing |= rate < args.threshold
+            failing |= rate < args.threshold or counts["unchecked"] > 0
             print(f"{module:44s} {counts['killed']:7d} {counts['equivalent']:6d} "
-                  f"{counts['survived']:5d} {counts['total']:6d} {100 * rate:6.1f}%")
+                  f"{counts['survived']:5d} {counts['total']:6d} {100 * rate:6.1f}% {counts['unchecked']:9d}")
     if survivors:
         print(f"\n{len(survivors)} survivors not listed in {EQUIVALENT_FILE.name}:")
         for group, name, status in survivors:
