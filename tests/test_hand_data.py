@@ -405,3 +405,25 @@ def test_content_vectors_mix_action_object_and_own_as_documented() -> None:
     for group, sf, clip in ((share_action, 0.64, 0.16), (share_object, 0.16, 0.64)):
         assert np.mean([c["slowfast_features"] for c in group]) == pytest.approx(sf, abs=0.08)
         assert np.mean([c["clip_features"] for c in group]) == pytest.approx(clip, abs=0.08)
+
+
+def test_schema_small_boundaries() -> None:
+    """An empty clip-id list is valid; a float duration keeps its value; extra keys survive
+    a round trip in their place; no records dump to an empty text (no lone newline)."""
+    record = Query.from_dict(line(relevant_clip_ids=[], saliency_scores=[], duration=30.5, source="x"))
+    assert record.relevant_clip_ids == [] and record.saliency_scores == [] and record.duration == 30.5
+    assert record.extra == {"source": "x"} and list(record.to_dict())[-1] == "source"
+    assert dumps_annotations([], FileStyle(final_newline=True)) == ""
+    two = [Query.from_dict(line(qid=q)) for q in (1, 2)]
+    text = dumps_annotations(two, FileStyle(separators=(",", ":"), newline="\r\n", final_newline=True))
+    assert text.count("\r\n") == 2 and text.endswith("\r\n") and '"qid":2' in text
+
+
+def test_detect_style_of_a_single_line_without_newline(tmp_path: Path) -> None:
+    """One compact line without a final newline: compact separators, "\\n" (no CRLF seen), no
+    final newline, ASCII, no escaped slashes."""
+    path = tmp_path / "one.jsonl"
+    path.write_bytes(b'{"qid":1,"query":"q","duration":30,"vid":"v","relevant_windows":[[2,8]]}')
+    style = read_annotations(path).style
+    assert style == FileStyle(separators=(",", ":"), newline="\n", final_newline=False, ensure_ascii=True,
+                              escape_slash=False)
