@@ -288,15 +288,16 @@ def test_tdem_mixes_beta_video_with_attention_and_keeps_padding() -> None:
 def test_tdem_pos_differences_the_position_encoded_tokens() -> None:
     """With ``pos`` the differences are taken on x + pos, the mix still uses x: so
     out(x, pos=p) = out(x + p, no pos) - beta * p at valid positions."""
-    torch.manual_seed(0)
-    tdem = TDEM(d_model=4, nhead=2, dropout=0.0, beta=0.6).eval()
-    video, pos = torch.randn(2, 5, 4), torch.randn(2, 5, 4)
-    text, text_mask = torch.randn(2, 3, 4), torch.tensor([[1, 1, 1], [1, 1, 0]])
-    video_mask = torch.ones(2, 5)
-    with_pos = tdem(video, video_mask, text, text_mask, pos=pos)
-    shifted = tdem(video + pos, video_mask, text, text_mask)
-    torch.testing.assert_close(with_pos, shifted - 0.6 * pos, atol=1e-5, rtol=1e-5)
-    assert not torch.allclose(with_pos, tdem(video, video_mask, text, text_mask), atol=1e-3)
+    with torch.random.fork_rng():  # seeded weights, the global RNG left as it was
+        torch.manual_seed(0)
+        tdem = TDEM(d_model=4, nhead=2, dropout=0.0, beta=0.6).eval()
+        video, pos = torch.randn(2, 5, 4), torch.randn(2, 5, 4)
+        text, text_mask = torch.randn(2, 3, 4), torch.tensor([[1, 1, 1], [1, 1, 0]])
+        video_mask = torch.ones(2, 5)
+        with_pos = tdem(video, video_mask, text, text_mask, pos=pos)
+        shifted = tdem(video + pos, video_mask, text, text_mask)
+        torch.testing.assert_close(with_pos, shifted - 0.6 * pos, atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(with_pos, tdem(video, video_mask, text, text_mask), atol=1e-3)
 
 
 @pytest.mark.parametrize("beta", [-0.1, 1.5])
@@ -447,15 +448,16 @@ def test_saliency_loss_adds_rank_contrastive_and_negative_pairs_with_negatives()
 def test_tdem_attention_mask_blocks_text_tokens_like_the_padding_mask() -> None:
     """``attn_mask`` True = blocked: blocking text token 2 for every head and position gives the
     output of a text mask without token 2."""
-    torch.manual_seed(1)
-    tdem = TDEM(d_model=4, nhead=2, dropout=0.0, beta=0.5).eval()
-    video, text = torch.randn(1, 3, 4), torch.randn(1, 3, 4)
-    block = torch.zeros(2, 3, 3, dtype=torch.bool)
-    block[:, :, 2] = True
-    with_mask = tdem(video, torch.ones(1, 3), text, torch.ones(1, 3), attn_mask=block)
-    padded = tdem(video, torch.ones(1, 3), text, torch.tensor([[1, 1, 0]]))
-    torch.testing.assert_close(with_mask, padded, atol=1e-6, rtol=1e-6)
-    assert not torch.allclose(with_mask, tdem(video, torch.ones(1, 3), text, torch.ones(1, 3)), atol=1e-4)
+    with torch.random.fork_rng():  # seeded weights, the global RNG left as it was
+        torch.manual_seed(1)
+        tdem = TDEM(d_model=4, nhead=2, dropout=0.0, beta=0.5).eval()
+        video, text = torch.randn(1, 3, 4), torch.randn(1, 3, 4)
+        block = torch.zeros(2, 3, 3, dtype=torch.bool)
+        block[:, :, 2] = True
+        with_mask = tdem(video, torch.ones(1, 3), text, torch.ones(1, 3), attn_mask=block)
+        padded = tdem(video, torch.ones(1, 3), text, torch.tensor([[1, 1, 0]]))
+        torch.testing.assert_close(with_mask, padded, atol=1e-6, rtol=1e-6)
+        assert not torch.allclose(with_mask, tdem(video, torch.ones(1, 3), text, torch.ones(1, 3)), atol=1e-4)
 
 
 def test_to_windows_release_options() -> None:
