@@ -579,3 +579,34 @@ def test_saliency_length_mismatch_warns_once_with_the_first_query() -> None:
         report = score(preds, highlight_gt()).to_dict()
     # q1 padded with a 0 for clip 2: clip 0 still ranked first -> Fair AP 1
     assert report["HL-min-Fair"]["HL-mAP"] == 77.78
+
+
+def table_rows(text: str) -> dict[str, list[str]]:
+    """Rows of a printed report: label -> the fields after it (label and values are separated
+    by two or more spaces)."""
+    import re
+
+    rows = {}
+    for line in text.splitlines():
+        if line.startswith("  "):
+            label, _, rest = line.strip().partition("  ")
+            rows[label] = re.split(r"\s+", rest.strip())
+    return rows
+
+
+def test_report_table_buckets_all_thresholds_and_extra_rows() -> None:
+    """Short (10-s window, found) and long (40-s window, missed) buckets get one row each; the
+    mAP row lists the ten thresholds without the average; the extra MR numbers (R1@0.3, R5,
+    mIoU, dR1) carry their intervals; counts (n_queries, n_missing) are not metric rows."""
+    gt = [gt_record(1, [[0.0, 10.0]]), gt_record(2, [[0.0, 40.0]])]
+    preds = [{"qid": 1, "pred_relevant_windows": [[0.0, 10.0, 1.0]]},
+             {"qid": 2, "pred_relevant_windows": [[60.0, 70.0, 1.0]]}]
+    report = score(preds, gt, ci=True, n_boot=50)
+    rows = table_rows(report.format_table())
+    assert rows["short mAP / R1@0.5"] == ["100.00", "/", "100.00"]
+    assert rows["long mAP / R1@0.5"] == ["0.00", "/", "0.00"]
+    assert "middle mAP / R1@0.5" not in rows
+    assert rows["mAP@0.5:0.95"] == ["50.00"] * 10
+    low, high = report["intervals"]["MR-full-dR1@0.5"]
+    assert rows["dR1@0.5"] == ["50.00", f"[{low:.2f},", f"{high:.2f}]"]
+    assert not any(label.startswith("n_") for label in rows)
