@@ -210,7 +210,8 @@ SECTIONS = ("model", "loss", "data", "train", "vsdc")
 
 #: What the dataset presets change beyond the defaults to do what the releases do: their
 #: post-processing (spans scaled by the duration, no widening of windows under one clip), and fp32
-#: training (TF32 matmuls on CUDA; ``train.amp=bf16`` is the faster option, not yet measured).
+#: training (TF32 matmuls on CUDA; faster than bf16 autocast at these sizes on one H200,
+#: benchmarks/gpu/results/2026-11-30-h200; ``train.amp=bf16`` halves the memory).
 _RELEASE = {"train.span_scale": "duration", "train.widen_short": False, "train.amp": "off"}
 
 #: Base presets: the official QD-DETR settings per dataset (tddetr.md §1.5, competitors.md §0, §2).
