@@ -610,3 +610,14 @@ def test_report_table_buckets_all_thresholds_and_extra_rows() -> None:
     low, high = report["intervals"]["MR-full-dR1@0.5"]
     assert rows["dR1@0.5"] == ["50.00", f"[{low:.2f},", f"{high:.2f}]"]
     assert not any(label.startswith("n_") for label in rows)
+
+
+def test_report_json_is_indented_and_refuses_nan() -> None:
+    """to_json: 4-space indent by default, compact on request; NaN is refused (absent values
+    are null, never NaN)."""
+    from mrbench.scoring import Report
+
+    assert Report({"a": 1, "b": None}).to_json() == '{\n    "a": 1,\n    "b": null\n}'
+    assert Report({"a": [1, 2]}).to_json(indent=None) == '{"a": [1, 2]}'
+    with pytest.raises(ValueError):
+        Report({"a": float("nan")}).to_json()
