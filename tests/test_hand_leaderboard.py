@@ -60,6 +60,7 @@ def test_flatten_report_takes_brief_additions_and_spurious_brief() -> None:
     }
     assert isinstance(flatten_report(report)["MR-full-R1@0.5"], float)
     assert flatten_report({"brief": {"x": float("inf")}}) == {"x": None}
+    assert flatten_report({"brief": {"x": 1.0}, "spurious": {"std": {"y": 2.0}}}) == {"x": 1.0}
     assert flatten_report({}) == {}
 
 

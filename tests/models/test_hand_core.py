@@ -20,7 +20,7 @@ from reference_models.core.losses import (  # noqa: E402
     rank_contrastive_loss,
 )
 from reference_models.core.matcher import HungarianMatcher  # noqa: E402
-from reference_models.core.postprocess import temporal_nms, to_windows  # noqa: E402
+from reference_models.core.postprocess import soft_nms, temporal_nms, to_windows  # noqa: E402
 from reference_models.core.tdem import TDEM  # noqa: E402
 from reference_models.core.vsdc import (  # noqa: E402
     _jittered_counts,
@@ -534,3 +534,22 @@ def test_pad_length_cuts_or_pads_with_zeros() -> None:
     x = torch.arange(6.0).reshape(1, 3, 2)
     assert pad_length(x, 2).tolist() == [[[0.0, 1.0], [2.0, 3.0]]]
     assert pad_length(x, 4).tolist() == [[[0.0, 1.0], [2.0, 3.0], [4.0, 5.0], [0.0, 0.0]]]
+
+
+def test_soft_nms_hand_values() -> None:
+    """Windows [0,10] .9, [1,10] .8, [20,30] .7, [0,5] .6, thresh 0.3, sigma 0.5; IoU =
+    intersection / hull. Keep [0,10]: [1,10] (IoU 0.9) -> .8 e^(-0.81/0.5), [0,5] (0.5) ->
+    .6 e^(-0.25/0.5). Keep [20,30] (.7, overlaps nothing). Keep [0,5]: [1,10] (IoU 4/10) ->
+    times e^(-0.16/0.5). Keep [1,10]. top_k 2 stops after two."""
+    windows = [[0.0, 10.0], [1.0, 10.0], [20.0, 30.0], [0.0, 5.0]]
+    kept, decayed = soft_nms(windows, [0.9, 0.8, 0.7, 0.6], 0.3, 0.5, 10)
+    assert kept.tolist() == [[0.0, 10.0], [20.0, 30.0], [0.0, 5.0], [1.0, 10.0]]
+    expected = [0.9, 0.7, 0.6 * math.exp(-0.5), 0.8 * math.exp(-1.62) * math.exp(-0.32)]
+    assert decayed.tolist() == pytest.approx(expected, rel=1e-12)
+    two, _ = soft_nms(windows, [0.9, 0.8, 0.7, 0.6], 0.3, 0.5, 2)
+    assert two.tolist() == [[0.0, 10.0], [20.0, 30.0]]
+    # IoU exactly at the threshold (0.5 for [0, 5] under [0, 10]) is not decayed
+    _, same = soft_nms([[0.0, 10.0], [0.0, 5.0]], [0.9, 0.6], 0.5, 0.5, 10)
+    assert same.tolist() == [0.9, 0.6]
+    single, score = soft_nms([[1.0, 2.0]], [0.4], 0.3, 0.5, 10)
+    assert single.tolist() == [[1.0, 2.0]] and score.tolist() == [0.4]
