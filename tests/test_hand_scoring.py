@@ -621,3 +621,28 @@ def test_report_json_is_indented_and_refuses_nan() -> None:
     assert Report({"a": [1, 2]}).to_json(indent=None) == '{"a": [1, 2]}'
     with pytest.raises(ValueError):
         Report({"a": float("nan")}).to_json()
+
+
+def test_cli_spurious_block_with_allow_missing(tmp_path: Path) -> None:
+    """``mrbench score PRED --gt --masked --variant --allow-missing --json``: the masked file
+    lacks query 19 and the standard file query 10; both score zero there. Standard R1@0.5 =
+    9/10; spurious R1@0.5 = 9/10 and Center-in-mask 9/10 (every centre on its region's end)."""
+    from tests.conftest import run_cli
+
+    gt_path = tmp_path / "gt.jsonl"
+    gt_path.write_text("".join(json.dumps(r) + "\n" for r in exact_threshold_gt()))
+    preds, masked = tmp_path / "preds.jsonl", tmp_path / "masked.jsonl"
+    preds.write_text("".join(json.dumps(r) + "\n" for r in exact_threshold_preds(KS[1:])))
+    masked.write_text("".join(json.dumps(r) + "\n" for r in exact_threshold_preds(KS[:-1])))
+    variant = write_variant(tmp_path / "variant", {k: [[0.0, k / 2]] for k in KS}, exact_threshold_gt())
+    out = tmp_path / "report.json"
+    argv = ["score", str(preds), "--gt", str(gt_path), "--masked", str(masked), "--variant", str(variant),
+            "--json", str(out)]
+    assert run_cli(argv) == 2  # missing queries without the flag
+    assert run_cli([*argv, "--allow-missing"]) == 0
+    report = json.loads(out.read_text())
+    assert report["brief"]["MR-full-R1@0.5"] == 90.0 and report["mrbench"]["n_missing"] == 1
+    brief = report["spurious"]["brief"]
+    assert (brief["Spurious-R1@0.5"], brief["Center-in-mask"]) == (90.0, 90.0)
+    # both present for k = 11..18: identical spans -> top-1 agreement 8/10
+    assert brief["Top1-IoU-orig-vs-masked"] == 80.0
