@@ -183,11 +183,12 @@ def test_plan_queries_noise_plans_hand_values() -> None:
     assert [(p.source_clips, p.n_clips) for p in plans] == [(20, 20), (10, 10)]
     assert plans[0].noise_key == (3, qid_hash(5)) and qid_hash(5) != qid_hash("5")
     assert plans[0].key == "5" and plans[0].donor is None and plans[0].context is None
+    assert plans[0].qid == 5 and plans[1].qid == "x" and plans[0].source_vid == "v1"
 
 
 def test_plan_queries_rejects_colliding_keys_and_unknown_strategies() -> None:
     """qid 5 and "5" share the manifest key "5"; a query without windows cannot be masked."""
-    with pytest.raises(ValidationError, match="collides"):
+    with pytest.raises(ValidationError, match="collides with qid 5 "):
         plan_queries(source([record(5, "v1", [[0.0, 2.0]]), record("5", "v1", [[0.0, 2.0]])]),
                      {"v1": 20}, "noise", 0.0, 0)
     with pytest.raises(MrbenchError, match="unknown strategy"):
@@ -322,3 +323,23 @@ def test_relabel_keeps_float_spelling_and_absent_scores() -> None:
     assert moved.windows == [[4, 9.0]]
     assert isinstance(moved.windows[0][0], int) and isinstance(moved.windows[0][1], float)
     assert moved.relevant_clip_ids == [2, 3] and moved.saliency_scores is None
+
+
+@pytest.mark.parametrize("qid", ["a/b", ".", ".."])
+def test_plan_refuses_qids_that_cannot_name_a_file(qid: str) -> None:
+    """A qid becomes a file name of the variant: "/" inside, "." and ".." are refused."""
+    with pytest.raises(ValidationError, match="file name"):
+        plan_queries(source([record(qid, "v1", [[0.0, 2.0]])]), {"v1": 10}, "noise", 0.0, 0)
+    plan_queries(source([record("a.b", "v1", [[0.0, 2.0]])]), {"v1": 10}, "noise", 0.0, 0)
+
+
+def test_recontext_host_with_exactly_the_moments_room() -> None:
+    """A 3-clip moment and one other video whose duration (6 s = exactly 3 clips of 2 s) holds
+    exactly 3 clips: it is a valid host and the moment can only start at its clip 0, so every
+    plan's range is [0, 3) (whatever the qid's random stream)."""
+    records = [record(q, "long", [[2.0, 7.0]], duration=40.0) for q in range(12)]
+    records.append(record(99, "host", [[0.0, 2.0]], duration=6.0))
+    plans = plan_queries(source(records), {"long": 20, "host": 10}, "recontext", 0.0, seed=5)
+    for plan in plans[:12]:
+        assert plan.context == "host" and plan.moment == (1, 4)
+        assert plan.ranges == ((0, 3),) and plan.n_clips == 10
