@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -553,3 +554,46 @@ def test_soft_nms_hand_values() -> None:
     assert same.tolist() == [0.9, 0.6]
     single, score = soft_nms([[1.0, 2.0]], [0.4], 0.3, 0.5, 10)
     assert single.tolist() == [[1.0, 2.0]] and score.tolist() == [0.4]
+
+
+def test_soft_nms_iou_uses_the_hull_of_the_two_windows() -> None:
+    """IoU = intersection / hull, hull from the smaller start to the larger end:
+    [5, 15] (kept first) against [0, 10]: 5 / 15 (not above 0.4: no decay);
+    [10, 20] against [11, 20] (starts away from 0): 9 / 10 -> decay e^(-0.81 / 0.5);
+    a hull of exactly 1 ([0, 1] against [0, 0.5]: 0.5) decays too;
+    two windows already decay (no shortcut for pairs); disjoint windows never do."""
+    _, scores = soft_nms([[5.0, 15.0], [0.0, 10.0]], [0.9, 0.8], 0.4, 0.5, 10)
+    assert scores.tolist() == [0.9, 0.8]
+    _, scores = soft_nms([[10.0, 20.0], [11.0, 20.0]], [0.9, 0.8], 0.3, 0.5, 10)
+    assert scores.tolist() == pytest.approx([0.9, 0.8 * math.exp(-1.62)], rel=1e-12)
+    _, scores = soft_nms([[0.0, 1.0], [0.0, 0.5]], [0.9, 0.8], 0.3, 0.5, 10)
+    assert scores.tolist() == pytest.approx([0.9, 0.8 * math.exp(-0.5)], rel=1e-12)
+    _, scores = soft_nms([[0.0, 1.0], [2.0, 3.0]], [0.9, 0.8], 0.3, 0.5, 10)
+    assert scores.tolist() == [0.9, 0.8]
+
+
+def test_temporal_nms_iou_of_windows_away_from_zero() -> None:
+    """True IoU (union, not hull) of windows that do not start at 0: [10, 20] vs [11, 20] is
+    0.9 (dropped at 0.5); [0, 0.5] vs [0, 0.4] (union 0.5 < 1) is 0.8 (dropped); close but
+    disjoint [0, 1] and [2, 3] are both kept; no windows -> an empty int64 index."""
+    assert temporal_nms(np.array([[10.0, 20.0], [11.0, 20.0], [30.0, 40.0]]), 0.5).tolist() == [0, 2]
+    assert temporal_nms(np.array([[0.0, 0.5], [0.0, 0.4]]), 0.5).tolist() == [0]
+    assert temporal_nms(np.array([[0.0, 1.0], [2.0, 3.0]]), 0.3).tolist() == [0, 1]
+    empty = temporal_nms(np.zeros((0, 2)), 0.5)
+    assert empty.dtype == np.int64 and empty.shape == (0,)
+
+
+def test_to_windows_edges() -> None:
+    """Negative starts clip to 0; a short window at the very start widens to [0, clip]; values
+    round to 4 decimals; the default keeps 10 windows; 20 equal scores keep their order."""
+    out = to_windows([[-0.05, 0.2]], [0.5], n_clips=10, clip_len=2.0, duration=20.0, round_to_clip=False)
+    assert out == [[0.0, 4.0, 0.5]]
+    out = to_windows([[0.0, 0.01]], [0.5], n_clips=10, clip_len=2.0, duration=20.0)
+    assert out == [[0.0, 2.0, 0.5]]
+    out = to_windows([[0.1061728, 0.2123456]], [0.123456], n_clips=10, clip_len=2.0, duration=20.0,
+                     round_to_clip=False)
+    assert out == [[2.1235, 4.2469, 0.1235]]
+    many = [[i / 40, i / 40 + 0.01] for i in range(20)]
+    assert len(to_windows(many, [0.5] * 20, n_clips=10, clip_len=2.0, duration=20.0, round_to_clip=False)) == 10
+    ordered = to_windows(many, [0.5] * 20, n_clips=10, clip_len=2.0, duration=20.0, round_to_clip=False, top_k=20)
+    assert [w[0] for w in ordered] == [round(i / 40 * 20, 4) for i in range(20)]
