@@ -427,3 +427,39 @@ def test_detect_style_of_a_single_line_without_newline(tmp_path: Path) -> None:
     style = read_annotations(path).style
     assert style == FileStyle(separators=(",", ":"), newline="\n", final_newline=False, ensure_ascii=True,
                               escape_slash=False)
+
+
+def test_read_charades_raw_durations_file_formats(tmp_path: Path) -> None:
+    """The durations file is VSLNet's ``{vid: {"duration": s}}`` or a plain ``{vid: s}``; a
+    sentence may itself contain "##" (only the first one separates it); missing files are
+    named."""
+    txt = tmp_path / "charades.txt"
+    txt.write_text("AO8RW 1.0 6.9##a person ## is putting a book.\nY6R7T 2.5 9.0##person eats.\n")
+    vslnet = tmp_path / "charades.json"
+    vslnet.write_text(json.dumps({"AO8RW": {"duration": 33.67, "fps": 24}, "Y6R7T": {"duration": 30.0}}))
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps({"AO8RW": 33.67, "Y6R7T": 30.0}))
+    for durations in (vslnet, plain):
+        records = read_charades_raw(txt, durations)
+        assert [r.duration for r in records] == [33.67, 30.0]
+        assert records[0].query == "a person ## is putting a book." and records[0].windows == [[1.0, 6.9]]
+    with pytest.raises(ValidationError, match="absent.json"):
+        read_charades_raw(txt, tmp_path / "absent.json")
+    with pytest.raises(ValidationError, match="absent.txt"):
+        read_charades_raw(tmp_path / "absent.txt", plain)
+
+
+def test_iter_jsonl_yields_numbered_objects(tmp_path: Path) -> None:
+    """(line number, object) for each non-blank line; a non-object line names its line; a
+    missing file is named."""
+    from mrbench.data.schema import iter_jsonl
+
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"a": 1}\n\n{"b": 2}\n')
+    assert list(iter_jsonl(path)) == [(1, {"a": 1}), (3, {"b": 2})]
+    path.write_text('{"a": 1}\n[1]\n')
+    with pytest.raises(ValidationError, match="expected a JSON object") as info:
+        list(iter_jsonl(path))
+    assert info.value.line == 2 and str(path) in str(info.value)
+    with pytest.raises(ValidationError, match="absent.jsonl"):
+        list(iter_jsonl(tmp_path / "absent.jsonl"))
