@@ -193,8 +193,9 @@ def test_plan_queries_rejects_colliding_keys_and_unknown_strategies() -> None:
                      {"v1": 20}, "noise", 0.0, 0)
     with pytest.raises(MrbenchError, match="unknown strategy"):
         plan_queries(source([record(5, "v1", [[0.0, 2.0]])]), {"v1": 20}, "blur", 0.0, 0)
-    with pytest.raises(ValidationError, match="beyond"):
+    with pytest.raises(ValidationError, match="beyond") as info:
         plan_queries(source([record(5, "v1", [[30.0, 32.0]])]), {"v1": 10}, "noise", 0.0, 0)
+    assert info.value.file is None  # in-memory records: no file to name
 
 
 def test_plan_queries_swap_never_takes_the_own_video() -> None:
