@@ -597,3 +597,36 @@ def test_to_windows_edges() -> None:
     assert len(to_windows(many, [0.5] * 20, n_clips=10, clip_len=2.0, duration=20.0, round_to_clip=False)) == 10
     ordered = to_windows(many, [0.5] * 20, n_clips=10, clip_len=2.0, duration=20.0, round_to_clip=False, top_k=20)
     assert [w[0] for w in ordered] == [round(i / 40 * 20, 4) for i in range(20)]
+
+
+def test_set_losses_match_with_the_class_term_and_skip_padding_targets() -> None:
+    """The set loss matches with the logits: q0 (width off by 0.2, logits [5, 0]) wins over the
+    exact q1 (logits [0, 5]), so loss_span = 0.1, not 0. A padding target slot (mask False) is
+    never matched: the result is the same with or without it."""
+    criterion = SetCriterion(HungarianMatcher(), eos_coef=0.1)
+    logits = torch.tensor([[[[5.0, 0.0], [0.0, 5.0]]]])
+    spans = torch.tensor([[[[0.5, 0.2], [0.5, 0.4]]]])
+    one = criterion.set_losses(logits, spans, torch.tensor([TARGET]), torch.tensor([[True]]))
+    assert one["loss_span"].tolist() == pytest.approx([0.1], abs=1e-6)
+    padded = criterion.set_losses(logits, spans, torch.tensor([[TARGET[0], [0.9, 0.1]]]),
+                                  torch.tensor([[True, False]]))
+    assert padded["loss_span"].tolist() == pytest.approx([0.1], abs=1e-6)
+    assert padded["loss_label"].item() == pytest.approx(one["loss_label"].item(), abs=1e-7)
+
+
+def test_criterion_uses_its_own_margin_and_tau_and_the_last_layer_without_aux() -> None:
+    """margin 0.5 (negative clip 0 scores 1, positive clip 1 scores 0): 2 * (0.5 + 1 - 0) = 3;
+    tau 1 in the rank-contrastive term (log p = 1 - log(e + 3)), negative pairs 2 log 2; with
+    aux=False over three layers only the last one (exact spans: span loss 0) counts."""
+    outputs = {"saliency": torch.tensor([[1.0, 0.0]]), "saliency_neg": torch.tensor([[0.0, 0.0]])}
+    batch = {"video_mask": torch.ones(1, 2), "saliency_pos": torch.tensor([[1]]), "saliency_neg": torch.tensor([[0]]),
+             "saliency_all": torch.tensor([[2.0, 0.0]])}
+    loss = SetCriterion(HungarianMatcher(), margin=0.5, tau=1.0).saliency_loss(outputs, batch)
+    expected = 2 * (0.5 + 1.0 - 0.0) - 2 * (1.0 - math.log(math.e + 3.0)) / 12 + 2 * math.log(2.0)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    off, exact = [[0.2, 0.2], [0.8, 0.2]], [[0.5, 0.4], [0.9, 0.1]]
+    layers = {"all_logits": torch.zeros(3, 1, 2, 2), "all_spans": torch.tensor([[off], [off], [exact]]),
+              "saliency": torch.zeros(1, 2)}
+    parts = SetCriterion(HungarianMatcher(), aux=False)(layers, {**batch, "spans": torch.tensor([TARGET]),
+                                                                "span_mask": torch.tensor([[True]])})
+    assert parts["loss_span"].item() == pytest.approx(0.0, abs=1e-6) and "loss_span_0" not in parts
