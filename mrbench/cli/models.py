@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from mrbench.errors import MrbenchError
+from mrbench.io import check_output_dir, folder_lock, refuse_overwrite
 
 
 def _need_torch() -> None:
@@ -41,9 +42,12 @@ def train_reference(model: str, data: str, out: str, preset: str, overrides: tup
     from reference_models.train import train
 
     config = resolve_config(model, preset, parse_overrides(list(overrides)))
+    check_output_dir(out, "--out")
+    refuse_overwrite(out, [], "--out", read_whole=[data])
     if resume and not (Path(out) / "last.pt").is_file():
         raise MrbenchError(f"--resume: {Path(out) / 'last.pt'} does not exist")
-    best = train(config, data, out, device=device, resume=resume)
+    with folder_lock(out):
+        best = train(config, data, out, device=device, resume=resume)
     click.echo(json.dumps({"run": out, "best": best}))
 
 
@@ -55,17 +59,19 @@ def train_reference(model: str, data: str, out: str, preset: str, overrides: tup
               help="masked-target variant directory (mrbench mask); predicts its queries instead")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="predictions JSONL")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N")
-@click.option("--batch-size", default=None, type=int, help="default: the run's eval batch size")
+@click.option("--batch-size", default=None, type=click.IntRange(min=1), help="default: the run's eval batch size")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="config override, e.g. model.t2v_head_major_mask=true")
 def predict(checkpoint: str, data: str, split: str, variant: str | None, out: str, device: str | None,
             batch_size: int | None, overrides: tuple[str, ...]) -> None:
     """Write community-format predictions (top-10 windows, per-clip saliency) for SPLIT.
 
-    CHECKPOINT is a run's best.pt/last.pt or a release checkpoint of QD-DETR or TD-DETR (the
-    official .ckpt: {"model": state_dict, "opt": args}); its config is built from the official
-    arguments (docs/models.md, "Release checkpoints").
+    CHECKPOINT is a run's best.pt/last.pt or a release checkpoint of Moment-DETR, QD-DETR,
+    TD-DETR, CG-DETR or BAM-DETR (the official .ckpt: {"model": state_dict, "opt": args}); its
+    config is built from the official arguments (docs/models.md, "Release checkpoints").
     """
+    refuse_overwrite(out, [checkpoint], "--out", read_whole=[data, variant])
+    check_output_dir(Path(out).parent, "--out")
     _need_torch()
     from reference_models.core.config import parse_overrides
     from reference_models.predict import predict as run
