@@ -10,6 +10,7 @@ scalars (``1e-4``, ``true``, ``null``, ``[1, 2]``).
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -278,9 +279,47 @@ def _resolve(config: Config, key: str) -> tuple[Any, str]:
     return getattr(config, owners[0]), key
 
 
+#: integer settings that make no sense below 1 (every other integer must be at least 0)
+AT_LEAST_ONE = frozenset({
+    "model.hidden", "model.nheads", "model.dim_ff", "model.num_queries", "model.dec_layers",
+    "data.max_q_l", "data.max_windows", "train.epochs", "train.batch_size", "train.eval_batch_size",
+    "train.eval_every", "train.lr_drop", "vsdc.topk",
+})
+#: number settings that must be above 0 (every other number must be finite)
+ABOVE_ZERO = frozenset({"train.lr", "vsdc.jitter_low", "vsdc.jitter_high"})
+#: number settings that are probabilities or fractions in [0, 1]
+FRACTIONS = frozenset({"model.dropout", "model.input_dropout", "model.beta", "loss.eos_coef", "vsdc.alpha",
+                       "vsdc.anchor_fraction"})
+#: the largest integer setting accepted (a larger one is a typo, and would allocate beyond memory);
+#: seeds may take any 32-bit value
+MAX_INT_SETTING = 10**7
+MAX_SEED = 2**32 - 1
+
+
+def check_setting(key: str, value: Any) -> None:
+    """Raise :class:`MrbenchError` when a numeric setting ``section.field`` is out of its range:
+    integers in [0, 1e7] (``AT_LEAST_ONE``: from 1; seeds up to 2**32 - 1), numbers finite (``ABOVE_ZERO``: > 0,
+    ``FRACTIONS``: in [0, 1])."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if isinstance(value, int):
+        low = 1 if key in AT_LEAST_ONE else 0
+        high = MAX_SEED if key == "train.seed" else MAX_INT_SETTING
+        if not low <= value <= high:
+            raise MrbenchError(f"config key {key!r} must be an integer in [{low}, {high}], got {value}")
+        return
+    if not math.isfinite(value):
+        raise MrbenchError(f"config key {key!r} must be a finite number, got {value}")
+    if key in ABOVE_ZERO and value <= 0:
+        raise MrbenchError(f"config key {key!r} must be above 0, got {value}")
+    if key in FRACTIONS and not 0 <= value <= 1:
+        raise MrbenchError(f"config key {key!r} must be in [0, 1], got {value}")
+
+
 def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
     """A copy of ``config`` with ``{"section.field" or "field": value}`` applied (values coerced
-    to the field's type; strings are parsed with :func:`parse_value`)."""
+    to the field's type, then range-checked by :func:`check_setting`; strings are parsed with
+    :func:`parse_value`)."""
     config = config.copy()
     for key, value in overrides.items():
         target, name = _resolve(config, key)
@@ -293,7 +332,9 @@ def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
         if isinstance(current, bool):
             if not isinstance(value, bool):
                 raise MrbenchError(f"config key {key!r} expects true/false, got {value!r}")
-        elif isinstance(current, int) and not isinstance(value, bool):
+        elif isinstance(current, int):
+            if isinstance(value, bool):
+                raise MrbenchError(f"config key {key!r} expects an integer, got {value!r}")
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
             if not isinstance(value, int):
@@ -306,6 +347,8 @@ def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
             value = "" if value is None else str(value)
         elif isinstance(current, list) and not isinstance(value, list):
             value = [value] if value else []
+        section = next(s for s in SECTIONS if getattr(config, s) is target)
+        check_setting(f"{section}.{name}", value)
         setattr(target, name, value)
     return config
 

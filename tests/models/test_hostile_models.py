@@ -68,3 +68,19 @@ def test_predict_batch_size_must_be_positive(trained: Path, tiny_data: Path, tmp
                           "--out", tmp_path / "p.jsonl", "--batch-size", value, "--device", "cpu"])
     assert result.code == 2 and "--batch-size" in result.err
     assert not (tmp_path / "p.jsonl").exists()
+
+
+BAD_SETTINGS = [
+    ("train.epochs", "-1"), ("train.epochs", "0"), ("train.epochs", "true"), ("train.epochs", "nan"),
+    ("train.batch_size", "0"), ("train.batch_size", "1e12"), ("train.lr", "nan"), ("train.lr", "0"),
+    ("train.lr", "-1e-3"), ("train.grad_clip", "inf"), ("train.seed", "-1"), ("train.seed", str(2**32)),
+    ("model.dropout", "1.5"), ("model.hidden", "0"), ("train.eval_every", "0"), ("vsdc.alpha", "2"),
+]
+
+
+@pytest.mark.parametrize(("key", "value"), BAD_SETTINGS, ids=[f"{k}={v}" for k, v in BAD_SETTINGS])
+def test_train_settings_out_of_range_are_one_line(tiny_data: Path, tmp_path: Path, key: str, value: str) -> None:
+    result = run_guarded(["train-reference", "tddetr", "--data", tiny_data, "--out", tmp_path / "run", *TRAIN,
+                          "--set", f"{key}={value}"])
+    assert result.code == 2 and repr(key) in result.err
+    assert not (tmp_path / "run").exists()
