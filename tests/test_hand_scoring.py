@@ -646,3 +646,101 @@ def test_cli_spurious_block_with_allow_missing(tmp_path: Path) -> None:
     assert (brief["Spurious-R1@0.5"], brief["Center-in-mask"]) == (90.0, 90.0)
     # both present for k = 11..18: identical spans -> top-1 agreement 8/10
     assert brief["Top1-IoU-orig-vs-masked"] == 80.0
+
+
+def hand_report_data() -> dict[str, Any]:
+    """A hand-built report dict (not from score()): every section format_table prints."""
+    return {
+        "meta": {"predictions": "p.jsonl", "dataset": "qvhl", "split": "val"},
+        "mrbench": {"n_queries": 3, "n_missing": 1, "MR-full-R1@0.3": 66.666, "MR-full-mIoU": 40.5},
+        "brief": {"MR-full-R1@0.5": 50.0, "MR-full-R1@0.7": 25.0, "MR-full-mAP@0.5": 40.0,
+                  "MR-full-mAP@0.75": 20.0, "MR-full-mAP": 30.0, "HL-min-VeryGood-mAP": 12.5,
+                  "HL-min-VeryGood-Hit1": None},
+        "full": {"MR-R1": {"0.5": 50.0, "0.7": 25.0},
+                 "MR-mAP": {"0.5": 40.0, "0.75": 20.0, "average": 30.0}},
+        "short": {"MR-mAP": {"average": 10.0}, "MR-R1": {"0.5": 5.0}},
+        "long": {"MR-mAP": {"average": 0.0}, "MR-R1": {"0.5": 0.0}},
+        "HL-min-Fair": {"HL-mAP": 60.0, "HL-Hit1": 100.0},
+        "HL-min-Good": {"HL-mAP": 45.0, "HL-Hit1": 80.0},
+        "HL-min-VeryGood": {"HL-mAP": 12.5, "HL-Hit1": None},
+        "spurious": {"n_files": 2, "brief": {"Spurious-R1@0.5": 10.0, "Ratio-mAP": None},
+                     "std": {"Spurious-R1@0.5": 1.5}},
+        "intervals": {"MR-full-R1@0.5": [40.0, 60.0], "MR-short-mAP": [1.0, 2.0],
+                      "MR-full-mIoU": [30.0, 50.0]},
+    }
+
+
+#: format_table of hand_report_data(), written out by hand: labels padded to the longest label
+#: (19, "HL HIT@1 (VeryGood)"), values without spaces right-aligned to the widest such value (6,
+#: "100.00"), intervals as [low, high], the spurious spread as "± std", None as "-", trailing
+#: spaces stripped, "middle" absent, the counts n_queries/n_missing not printed as rows.
+HAND_TABLE = """\
+mrbench score: p.jsonl (qvhl val)
+3 queries, 1 missing (scored 0)
+-- headline
+  R1@0.5                50.00  [40.00, 60.00]
+  R1@0.7                25.00
+  mAP@0.5               40.00
+  mAP@0.75              20.00
+  mAP                   30.00
+  HL mAP (VeryGood)     12.50
+  HL HIT@1 (VeryGood)       -
+-- moment retrieval
+  R1@0.5:0.95          50.00 25.00
+  mAP@0.5:0.95         40.00 20.00
+  short mAP / R1@0.5   10.00 / 5.00  [1.00, 2.00]
+  long mAP / R1@0.5    0.00 / 0.00
+  R1@0.3                66.67
+  mIoU                  40.50  [30.00, 50.00]
+-- highlight detection
+  Fair mAP              60.00
+  Fair HIT@1           100.00
+  Good mAP              45.00
+  Good HIT@1            80.00
+  VeryGood mAP          12.50
+  VeryGood HIT@1            -
+-- spurious (masked targets, 2 file(s); lower is better)
+  Spurious-R1@0.5       10.00  ± 1.50
+  Ratio-mAP                 -"""
+
+
+def test_report_table_exact_text_of_a_hand_report() -> None:
+    """The whole printed table, character for character, for a report with every section."""
+    from mrbench.scoring import Report
+
+    assert Report(hand_report_data()).format_table() == HAND_TABLE
+
+
+def test_report_table_without_meta_counts_or_dataset() -> None:
+    """No meta: an empty predictions name and no "(dataset split)"; no missing: no "missing"
+    suffix; a dataset without split shows the dataset alone; MR headline without highlights."""
+    from mrbench.scoring import Report
+
+    data = {"brief": {"MR-full-R1@0.5": 7.0}, "mrbench": {"n_queries": 2, "MR-full-R1@0.3": 5.0}}
+    assert Report(data).format_table() == (
+        "mrbench score: \n2 queries\n-- headline\n  R1@0.3  5.00\n  R1@0.5  7.00")
+    data["meta"] = {"predictions": "x", "dataset": "charades"}
+    data["mrbench"]["n_missing"] = 0
+    assert Report(data).format_table().splitlines()[:2] == ["mrbench score: x (charades)", "2 queries"]
+
+
+def test_report_table_sparse_and_wide_reports() -> None:
+    """Sections that are absent (no "mrbench", no "std") are skipped, not errors; a lone "-"
+    is not widened by the section rows; highlight rows carry their own intervals; a value with
+    spaces is never right-aligned, even when a plain value is wider."""
+    from mrbench.scoring import Report
+
+    assert Report({"brief": {"MR-full-R1@0.5": None}}).format_table() == "mrbench score: \n-- headline\n  R1@0.5  -"
+    level = {"HL-mAP": 60.0, "HL-Hit1": 70.0}
+    data = {"mrbench": {"n_queries": 1, "MR-full-mIoU": 123456789.0}, "brief": {},
+            "full": {"MR-R1": {"0.5": 1.0, "0.7": 2.0}, "MR-mAP": {"0.5": 3.0, "average": 3.0}},
+            "HL-min-Fair": level, "HL-min-Good": level, "HL-min-VeryGood": level,
+            "spurious": {"n_files": 1, "brief": {"Spurious-R1@0.5": 4.0}},
+            "intervals": {"HL-min-Fair-mAP": [1.0, 2.0], "HL-min-Good-Hit1": [3.0, 4.0]}}
+    lines = Report(data).format_table().splitlines()
+    assert "  R1@0.5:0.95      1.00 2.00" in lines  # label padded to 15, value not padded to 12
+    rows = [line.split() for line in lines if line.startswith("  ")]
+    assert ["Fair", "mAP", "60.00", "[1.00,", "2.00]"] in rows
+    assert ["Good", "HIT@1", "70.00", "[3.00,", "4.00]"] in rows
+    assert ["Good", "mAP", "60.00"] in rows and ["Fair", "HIT@1", "70.00"] in rows
+    assert ["mIoU", "123456789.00"] in rows and ["Spurious-R1@0.5", "4.00"] in rows
