@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -744,3 +745,36 @@ def test_report_table_sparse_and_wide_reports() -> None:
     assert ["Good", "HIT@1", "70.00", "[3.00,", "4.00]"] in rows
     assert ["Good", "mAP", "60.00"] in rows and ["Fair", "HIT@1", "70.00"] in rows
     assert ["mIoU", "123456789.00"] in rows and ["Spurious-R1@0.5", "4.00"] in rows
+
+
+@pytest.mark.parametrize(
+    ("bad", "shown"),
+    [(True, "True"), ("0.5", "'0.5'"), ([0.1, 0.2], "[0.1, 0.2]"), (float("nan"), "nan")],
+)
+def test_saliency_scores_must_be_finite_numbers(bad: Any, shown: str) -> None:
+    """A JSON boolean, a string, a nested list or NaN among the saliency scores is named by its
+    position (score 1 of query 2), not accepted, not a crash."""
+    preds = [{"qid": 1, "pred_saliency_scores": [0.9, 0.1, 0.2]},
+             {"qid": 2, "pred_saliency_scores": [0.1, bad, 0.9]},
+             {"qid": 3, "pred_saliency_scores": [0.1, 0.8, 0.3]}]
+    with pytest.raises(ValidationError, match=rf"score 1 must be a finite number, got {re.escape(shown)}"):
+        score(preds, highlight_gt())
+
+
+def test_saliency_scores_may_mix_ints_and_floats() -> None:
+    """Integer and float scores in one file are both numbers (q1: clip 0 highest -> HIT)."""
+    preds = [{"qid": 1, "pred_saliency_scores": [1, 0.1, 0]},
+             {"qid": 2, "pred_saliency_scores": [0.1, 0.2, 0.9]},
+             {"qid": 3, "pred_saliency_scores": [0.1, 0.8, 0.3]}]
+    report = score(preds, highlight_gt())
+    assert report["HL-min-Fair"]["HL-Hit1"] == 100.0
+
+
+def test_parse_jsonl_applies_the_given_limits() -> None:
+    from mrbench.io import ReadLimits
+    from mrbench.scoring.predictions import parse_jsonl
+
+    text = '{"qid": 1}\n{"qid": 2}\n'
+    assert [obj["qid"] for _, obj in parse_jsonl(text, "p")] == [1, 2]
+    with pytest.raises(MrbenchError):
+        parse_jsonl(text, "p", ReadLimits(max_bytes=10**6, max_lines=1))
