@@ -778,3 +778,14 @@ def test_parse_jsonl_applies_the_given_limits() -> None:
     assert [obj["qid"] for _, obj in parse_jsonl(text, "p")] == [1, 2]
     with pytest.raises(MrbenchError):
         parse_jsonl(text, "p", ReadLimits(max_bytes=10**6, max_lines=1))
+
+
+@pytest.mark.parametrize("window", [[1.0, "x"], [1.0, 2.0, 3.0]])
+def test_manifest_masked_windows_must_be_number_pairs(tmp_path: Path, window: list[Any]) -> None:
+    """A masked window that is not a pair of numbers is a ValidationError naming the manifest."""
+    from mrbench.scoring.core import _masks
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"queries": {"1": {"masked_windows": [window]}}}))
+    truth = load_ground_truth([gt_record(1, [[0.0, 10.0]])])
+    with pytest.raises(ValidationError, match="no masked_windows"):
+        _masks([tmp_path], truth, 1)
