@@ -789,3 +789,12 @@ def test_manifest_masked_windows_must_be_number_pairs(tmp_path: Path, window: li
     truth = load_ground_truth([gt_record(1, [[0.0, 10.0]])])
     with pytest.raises(ValidationError, match="no masked_windows"):
         _masks([tmp_path], truth, 1)
+
+
+def test_manifest_without_a_queries_object_is_refused(tmp_path: Path) -> None:
+    """A manifest whose "queries" is not an object is a ValidationError on field "queries"."""
+    from mrbench.scoring.core import _read_manifest
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"queries": [1]}))
+    with pytest.raises(ValidationError, match="missing field"):
+        _read_manifest(tmp_path)
