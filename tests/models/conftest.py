@@ -9,6 +9,7 @@ QVHighlights-style ``relevant_clip_ids``/``saliency_scores``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -80,3 +81,14 @@ def make_dataset(
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """32 training and 16 validation queries (QVHighlights-style labels)."""
     return make_dataset(tmp_path_factory.mktemp("tiny_data"), {"train": 32, "val": 16})
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """torch on one thread for the module (parity tests compare to 1e-5; threads reorder sums)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -37,26 +37,15 @@ from reference_models.core.release import (  # noqa: E402
     model_from_release,
     release_config,
 )
-from tests.conftest import require_shared, run_cli  # noqa: E402
+from tests.conftest import run_cli  # noqa: E402
 from tests.models.conftest import make_dataset  # noqa: E402
+from tests.models.release import load_fixture, n_params, release_batch  # noqa: E402
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 ATOL = 1e-5
 #: the release's 14,503,994 minus its unused 32 x 256 + 512 text position table
 QVH_PARAMS = 14_503_994 - 8_704
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def n_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -183,29 +172,13 @@ def test_tiny_batch_is_overfit() -> None:
 # ----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def fixture() -> dict:
-    return torch.load(require_shared("reference", "release_fixtures", "bamdetr_b3.pt"), weights_only=True)
-
-
-def batch_of(f: dict) -> dict[str, torch.Tensor]:
-    inputs, targets = f["inputs"], f["targets"]
-    width = max(len(t["spans"]) for t in targets["span_labels"])
-    spans = torch.zeros(len(targets["span_labels"]), width, 2)
-    span_mask = torch.zeros(len(targets["span_labels"]), width, dtype=torch.bool)
-    for b, t in enumerate(targets["span_labels"]):
-        spans[b, : len(t["spans"])] = t["spans"]
-        span_mask[b, : len(t["spans"])] = True
-    return {
-        "video": inputs["src_vid"], "video_mask": inputs["src_vid_mask"].bool(),
-        "text": inputs["src_txt"], "text_mask": inputs["src_txt_mask"].bool(),
-        "spans": spans, "span_mask": span_mask, "saliency_pos": targets["saliency_pos_labels"],
-        "saliency_neg": targets["saliency_neg_labels"], "saliency_all": targets["saliency_all_labels"],
-    }
+    return load_fixture("bamdetr_b3")
 
 
 def run(f: dict, **options: bool) -> tuple[torch.nn.Module, dict, dict, dict]:
     model, _ = model_from_release({"model": f["state_dict"], "opt": f["args"]},
                                   {f"model.{k}": v for k, v in options.items()})
-    batch = batch_of(f)
+    batch = release_batch(f)
     with torch.no_grad():
         outputs = model(batch, negatives=True)  # the release runs the negative pass in eval too
         losses = model.criterion(outputs, batch)
@@ -259,7 +232,7 @@ def test_the_options_make_the_difference(fixture: dict) -> None:
 
 def test_matcher_indices(fixture: dict) -> None:
     model, _ = model_from_release({"model": fixture["state_dict"], "opt": fixture["args"]})
-    batch = batch_of(fixture)
+    batch = release_batch(fixture)
     ref = fixture["outputs"]
     layers = {"final": (ref["pred_logits"], ref["pred_spans"])}
     layers.update({f"aux_{i}": (a["pred_logits"], a["pred_spans"]) for i, a in enumerate(ref["aux_outputs"])})
@@ -306,7 +279,7 @@ def test_release_checkpoint_loads_and_predicts_end_to_end(fixture: dict, tmp_pat
     model, config = load_release_checkpoint(ckpt, overrides={"model.t2v_head_major_mask": True,
                                                             "model.boundary_padded_length": True})
     assert config.model_name == "bam_detr" and not model.training
-    batch = batch_of(fixture)
+    batch = release_batch(fixture)
     with torch.no_grad():
         out = model(batch, negatives=True)
     assert max(output_diffs(out, fixture["outputs"], batch["video_mask"]).values()) < ATOL

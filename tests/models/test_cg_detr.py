@@ -16,32 +16,23 @@ pytest.importorskip("scipy")
 
 from reference_models import create_model, load_release_checkpoint  # noqa: E402
 from reference_models.core.release import model_from_release  # noqa: E402
+from tests.models.release import load_fixture, n_params  # noqa: E402
 from tests.models.test_moment_detr import (  # noqa: E402
     ATOL,
     assert_batch_independent,
     assert_overfits,
     batch_of,
-    fixture,
     head_diffs,
     loss_diffs,
     manifest_maps,
     matcher_agrees,
-    n_params,
     predict_end_to_end,
     release_data,  # noqa: F401 -- module fixture
     toy_batch,
     write_release_ckpt,
 )
 
-pytestmark = pytest.mark.torch
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def run(f: dict, head_major: bool, release_losses: bool) -> tuple[torch.nn.Module, dict, dict, dict]:
@@ -95,7 +86,7 @@ CASES = [
 @pytest.mark.parametrize(("name", "head_major", "release_losses", "outputs_key", "losses_key"), CASES)
 def test_release_outputs_and_losses(name: str, head_major: bool, release_losses: bool, outputs_key: str,
                                     losses_key: str) -> None:
-    f = fixture(name)
+    f = load_fixture(name)
     _, outputs, losses, batch = run(f, head_major, release_losses)
     diffs = {**cg_diffs(outputs, f[outputs_key], batch["video_mask"]), **loss_diffs(losses, f[losses_key])}
     assert max(diffs.values()) < ATOL, diffs
@@ -105,7 +96,7 @@ def test_release_outputs_and_losses(name: str, head_major: bool, release_losses:
 
 def test_inference_path_and_matcher() -> None:
     """The release's inference outputs (no targets) and its matcher indices."""
-    f = fixture("cgdetr_b3")
+    f = load_fixture("cgdetr_b3")
     model, _ = model_from_release({"model": f["state_dict"], "opt": f["args"]}, {"model.t2v_head_major_mask": True})
     batch = batch_of(f)
     with torch.no_grad():
@@ -118,7 +109,7 @@ def test_inference_path_and_matcher() -> None:
 def test_the_options_make_the_difference() -> None:
     """Without the head-major mask the batch of 3 is not the release's; without the release losses
     the padded batch's saliency and distillation terms differ; the batch of one agrees either way."""
-    f = fixture("cgdetr_b3")
+    f = load_fixture("cgdetr_b3")
     _, fixed, fixed_losses, batch = run(f, False, True)
     official = cg_diffs(fixed, f["outputs_with_targets"], batch["video_mask"])
     assert official["pred_spans"] > 1e-3 and official["saliency_scores"] > 1e-2, official
@@ -126,7 +117,7 @@ def test_the_options_make_the_difference() -> None:
     _, _, sound_losses, _ = run(f, True, False)
     diffs = loss_diffs(sound_losses, f["losses"])
     assert diffs["loss_saliency"] > 1e-4 and diffs["loss_distill"] > 1e-4 and diffs["loss_ms_align"] > 1e-4, diffs
-    one = fixture("cgdetr_b1")
+    one = load_fixture("cgdetr_b1")
     _, alone, alone_losses, _ = run(one, False, False)
     _, released, released_losses, _ = run(one, True, True)
     assert torch.equal(alone["all_spans"], released["all_spans"])
@@ -184,7 +175,7 @@ def test_overfits_a_tiny_batch() -> None:
 
 
 def test_load_release_checkpoint(tmp_path: Path) -> None:
-    f = fixture("cgdetr_b3")
+    f = load_fixture("cgdetr_b3")
     model, config = load_release_checkpoint(write_release_ckpt(f, tmp_path / "official.ckpt"),
                                             overrides={"model.t2v_head_major_mask": True})
     assert not model.training and config.model_name == "cg_detr"

@@ -22,48 +22,24 @@ from reference_models.core.release import (  # noqa: E402
     release_config,
 )
 from reference_models.core.span import cxw_to_xx, paired_giou  # noqa: E402
-from tests.conftest import require_shared, run_cli  # noqa: E402
+from tests.conftest import run_cli  # noqa: E402
 from tests.models.conftest import make_dataset  # noqa: E402
+from tests.models.release import load_fixture, n_params, release_batch  # noqa: E402
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 ATOL = 1e-5
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def n_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def fixture(name: str) -> dict:
-    return torch.load(require_shared("reference", "release_fixtures", f"{name}.pt"), weights_only=True)
 
 
 def batch_of(f: dict) -> dict[str, torch.Tensor]:
     """A fixture's official inputs and targets as an mrbench batch (``relevant`` from the summed
     saliency scores, ``video_id`` from the YouTube ids when the fixture has ``vid`` s)."""
-    inputs, targets = f["inputs"], f["targets"]
+    targets = f["targets"]
     size = len(targets["span_labels"])
-    width = max(len(t["spans"]) for t in targets["span_labels"])
-    spans = torch.zeros(size, width, 2)
-    span_mask = torch.zeros(size, width, dtype=torch.bool)
-    for b, t in enumerate(targets["span_labels"]):
-        spans[b, : len(t["spans"])] = t["spans"]
-        span_mask[b, : len(t["spans"])] = True
     vids = f.get("call_kwargs", {}).get("vid") or [f"v{i}_0_1" for i in range(size)]
     ytids = [v.rsplit("_", 2)[0] for v in vids]
     return {
-        "video": inputs["src_vid"], "video_mask": inputs["src_vid_mask"].bool(),
-        "text": inputs["src_txt"], "text_mask": inputs["src_txt_mask"].bool(),
-        "spans": spans, "span_mask": span_mask, "saliency_pos": targets["saliency_pos_labels"],
-        "saliency_neg": targets["saliency_neg_labels"], "saliency_all": targets["saliency_all_labels"],
+        **release_batch(f),
         "relevant": targets.get("relevant_clips", targets["saliency_all_labels"]) > 0,
         "video_id": torch.tensor([sorted(set(ytids)).index(y) for y in ytids]),
     }
@@ -104,7 +80,7 @@ def matcher_agrees(model: torch.nn.Module, f: dict, batch: dict) -> None:
 def manifest_maps(name: str, model_name: str) -> None:
     """The key mapping covers the full-size release checkpoint (shapes equal, every official key
     used but the declared unused ones) and the counts agree."""
-    manifest = fixture(name)["checkpoint_manifest"]
+    manifest = load_fixture(name)["checkpoint_manifest"]
     shapes = {k: tuple(v) for k, v in manifest["shapes"].items()}
     fmt = detect_format(dict.fromkeys(shapes), manifest["args"])
     assert fmt.model == model_name
@@ -193,7 +169,7 @@ def predict_end_to_end(name: str, data: Path, tmp_path: Path) -> None:
     """``mrbench predict --checkpoint official.ckpt`` on a tiny dataset, then the scorer."""
     from mrbench.scoring import score
 
-    ckpt = write_release_ckpt(fixture(name), tmp_path / "official.ckpt")
+    ckpt = write_release_ckpt(load_fixture(name), tmp_path / "official.ckpt")
     out = tmp_path / "preds.jsonl"
     assert run_cli(["predict", "--checkpoint", str(ckpt), "--data", str(data), "--split", "val",
                     "--out", str(out), "--device", "cpu"]) == 0
@@ -215,7 +191,7 @@ def release_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # ----------------------------------------------------------------------------------------------
 def test_release_outputs_and_losses() -> None:
     """momentdetr_b3: no batch-dependence quirk in this model, so the default options reproduce it."""
-    f = fixture("momentdetr_b3")
+    f = load_fixture("momentdetr_b3")
     model, config = model_from_release({"model": f["state_dict"], "opt": f["args"]})
     assert config.model_name == "moment_detr" and config.model.activation == "relu"
     batch = batch_of(f)
@@ -259,7 +235,7 @@ def test_overfits_a_tiny_batch() -> None:
 
 
 def test_load_release_checkpoint(tmp_path: Path) -> None:
-    f = fixture("momentdetr_b3")
+    f = load_fixture("momentdetr_b3")
     model, config = load_release_checkpoint(write_release_ckpt(f, tmp_path / "official.ckpt"))
     assert not model.training and config.model_name == "moment_detr"
     batch = batch_of(f)

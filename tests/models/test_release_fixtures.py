@@ -21,51 +21,21 @@ from reference_models.core.release import (  # noqa: E402
     model_from_release,
     release_config,
 )
-from tests.conftest import require_shared, run_cli  # noqa: E402
+from tests.conftest import run_cli  # noqa: E402
 from tests.models.conftest import make_dataset  # noqa: E402
+from tests.models.release import load_fixture, release_batch  # noqa: E402
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 FIXTURES = ("qddetr_b3", "qddetr_b1", "tddetr_b3", "tddetr_b1")
 ATOL = 1e-5
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def fixture(name: str) -> dict:
-    path = require_shared("reference", "release_fixtures", f"{name}.pt")
-    return torch.load(path, weights_only=True)
-
-
-def batch_of(f: dict) -> dict[str, torch.Tensor]:
-    """The fixture's official inputs and targets as an mrbench batch."""
-    inputs, targets = f["inputs"], f["targets"]
-    batch = len(targets["span_labels"])
-    width = max(len(t["spans"]) for t in targets["span_labels"])
-    spans = torch.zeros(batch, width, 2)
-    span_mask = torch.zeros(batch, width, dtype=torch.bool)
-    for b, t in enumerate(targets["span_labels"]):
-        spans[b, : len(t["spans"])] = t["spans"]
-        span_mask[b, : len(t["spans"])] = True
-    return {
-        "video": inputs["src_vid"], "video_mask": inputs["src_vid_mask"].bool(),
-        "text": inputs["src_txt"], "text_mask": inputs["src_txt_mask"].bool(),
-        "spans": spans, "span_mask": span_mask, "saliency_pos": targets["saliency_pos_labels"],
-        "saliency_neg": targets["saliency_neg_labels"], "saliency_all": targets["saliency_all_labels"],
-    }
 
 
 def run(f: dict, **overrides: object) -> tuple[dict, dict, dict]:
     """Outputs (with the negative pass, as the release runs it in eval) and losses."""
     model, _ = model_from_release({"model": f["state_dict"], "opt": f["args"]},
                                   {f"model.{k}": v for k, v in overrides.items()})
-    batch = batch_of(f)
+    batch = release_batch(f)
     with torch.no_grad():
         outputs = model(batch, negatives=True)
         losses = model.criterion(outputs, batch)
@@ -102,7 +72,7 @@ CASES += [(name, hm, "outputs", "losses") for name in FIXTURES if name.endswith(
 
 @pytest.mark.parametrize(("name", "head_major", "outputs_key", "losses_key"), CASES)
 def test_release_outputs_and_losses(name: str, head_major: bool, outputs_key: str, losses_key: str) -> None:
-    f = fixture(name)
+    f = load_fixture(name)
     outputs, losses, batch = run(f, t2v_head_major_mask=head_major)
     diffs = {**output_diffs(outputs, f[outputs_key], batch["video_mask"]), **loss_diffs(losses, f[losses_key])}
     assert max(diffs.values()) < ATOL, diffs
@@ -112,9 +82,9 @@ def test_release_outputs_and_losses(name: str, head_major: bool, outputs_key: st
 
 @pytest.mark.parametrize("name", ["qddetr_b3", "tddetr_b3"])
 def test_matcher_indices(name: str) -> None:
-    f = fixture(name)
+    f = load_fixture(name)
     model, _ = model_from_release({"model": f["state_dict"], "opt": f["args"]}, {"model.t2v_head_major_mask": True})
-    batch = batch_of(f)
+    batch = release_batch(f)
     ref = f["outputs"]
     layers = {"final": (ref["pred_logits"], ref["pred_spans"])}
     layers.update({f"aux_{i}": (a["pred_logits"], a["pred_spans"]) for i, a in enumerate(ref["aux_outputs"])})
@@ -128,7 +98,7 @@ def test_matcher_indices(name: str) -> None:
 def test_the_options_make_the_difference() -> None:
     """Which options reproduce the release: without the head-major mask the batch of 3 is the
     mask-fixed one (not the release's); with TDEM on x instead of x + pos TD-DETR differs."""
-    td = fixture("tddetr_b3")
+    td = load_fixture("tddetr_b3")
     fixed, _, batch = run(td, t2v_head_major_mask=False)
     official = output_diffs(fixed, td["outputs"], batch["video_mask"])
     assert official["pred_spans"] > 1e-3 and official["saliency_scores"] > 1e-2, official
@@ -137,7 +107,7 @@ def test_the_options_make_the_difference() -> None:
     assert min(diffs["pred_logits"], diffs["pred_spans"], diffs["saliency_scores"]) > 10 * ATOL, diffs
     assert loss_diffs(no_pos_losses, td["losses_mask_fixed"])["loss_total"] > 1e-3
     # batch-of-one: the mask option changes nothing, a sample alone has no batch-mates
-    one = fixture("tddetr_b1")
+    one = load_fixture("tddetr_b1")
     alone, _, mask = run(one, t2v_head_major_mask=False)
     in_batch, _, _ = run(one, t2v_head_major_mask=True)
     assert torch.equal(alone["all_spans"], in_batch["all_spans"])
@@ -149,7 +119,7 @@ def test_the_options_make_the_difference() -> None:
 def test_mapping_covers_the_full_size_release_checkpoint(name: str) -> None:
     """The same key mapping against ``checkpoint_manifest`` (every official key but the unused
     text position table maps, shapes equal) and the official parameter count."""
-    manifest = fixture(name)["checkpoint_manifest"]
+    manifest = load_fixture(name)["checkpoint_manifest"]
     shapes = {k: tuple(v) for k, v in manifest["shapes"].items()}
     fmt = detect_format(dict.fromkeys(shapes), manifest["args"])
     model = build_model(release_config(fmt, manifest["args"]))
@@ -160,7 +130,7 @@ def test_mapping_covers_the_full_size_release_checkpoint(name: str) -> None:
 
 
 def test_release_config_from_args() -> None:
-    td = fixture("tddetr_b3")["checkpoint_manifest"]["args"]
+    td = load_fixture("tddetr_b3")["checkpoint_manifest"]["args"]
     config = release_config(detect_format(frozenset({"video_embed.weight",
                                                      "transformer.t2v_encoder.layers.0.self_attn_flow.in_proj_weight"}), td), td)
     m, loss, t = config.model, config.loss, config.train
@@ -188,11 +158,11 @@ def release_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("name", ["qddetr_b3", "tddetr_b3"])
 def test_load_release_checkpoint(name: str, tmp_path: Path) -> None:
-    f = fixture(name)
+    f = load_fixture(name)
     model, config = load_release_checkpoint(write_release_ckpt(f, tmp_path / "official.ckpt"),
                                             overrides={"model.t2v_head_major_mask": True})
     assert not model.training and config.model_name == {"qddetr_b3": "qd_detr", "tddetr_b3": "tddetr"}[name]
-    batch = batch_of(f)
+    batch = release_batch(f)
     with torch.no_grad():
         outputs = model(batch, negatives=True)
     assert max(output_diffs(outputs, f["outputs"], batch["video_mask"]).values()) < ATOL
@@ -201,7 +171,7 @@ def test_load_release_checkpoint(name: str, tmp_path: Path) -> None:
 def test_predict_with_a_release_checkpoint_end_to_end(release_data: Path, tmp_path: Path) -> None:
     from mrbench.scoring import score
 
-    ckpt = write_release_ckpt(fixture("tddetr_b3"), tmp_path / "official.ckpt")
+    ckpt = write_release_ckpt(load_fixture("tddetr_b3"), tmp_path / "official.ckpt")
     out = tmp_path / "preds.jsonl"
     assert run_cli(["predict", "--checkpoint", str(ckpt), "--data", str(release_data), "--split", "val",
                     "--out", str(out), "--device", "cpu"]) == 0
