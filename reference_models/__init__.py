@@ -7,8 +7,9 @@ Registry::
     resolve_config("tddetr", "charades_sta", {"train.lr": 1e-4})  # -> Config
     load_release_checkpoint("qd_detr_official.ckpt")             # -> (nn.Module, Config)
 
-A model registers a builder ``Config -> nn.Module`` with :func:`register_model`, optionally with
-per-preset overrides applied on top of the base presets of :mod:`reference_models.core.config`.
+A model registers a builder ``Config -> nn.Module`` with :func:`register_model`, with its metadata
+(:class:`ModelInfo`: display name, paper, year) and optionally per-preset overrides applied on top
+of the base presets of :mod:`reference_models.core.config`; :func:`model_info` reads the metadata.
 A temporal module for the text-to-video layers (``model.temporal`` in the config, e.g. TD-DETR's
 ``"tdem"``) registers a factory with :func:`register_temporal`.
 """
@@ -30,9 +31,19 @@ MODEL_MODULES = ("reference_models.qd_detr", "reference_models.tddetr", "referen
                  "reference_models.cg_detr", "reference_models.bam_detr")
 
 
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a table says about a model: its display name, paper link and publication year."""
+
+    title: str
+    paper: str
+    year: int
+
+
 @dataclass
 class ModelEntry:
     builder: Callable[[Config], Any]
+    info: ModelInfo
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -42,12 +53,12 @@ _TEMPORAL: dict[str, Callable[[ModelConfig, int], list[Any]]] = {}
 _loaded = False
 
 
-def register_model(name: str, presets: dict[str, dict[str, Any]] | None = None) -> Callable:
-    """Decorator registering ``builder(config) -> nn.Module`` under ``name``; ``presets`` maps a
-    preset name to overrides applied after the base preset."""
+def register_model(name: str, info: ModelInfo, presets: dict[str, dict[str, Any]] | None = None) -> Callable:
+    """Decorator registering ``builder(config) -> nn.Module`` under ``name`` with its metadata;
+    ``presets`` maps a preset name to overrides applied after the base preset."""
 
     def wrap(builder: Callable[[Config], Any]) -> Callable[[Config], Any]:
-        _MODELS[name] = ModelEntry(builder, dict(presets or {}))
+        _MODELS[name] = ModelEntry(builder, info, dict(presets or {}))
         return builder
 
     return wrap
@@ -77,6 +88,14 @@ def list_models() -> list[str]:
     """Names of the registered models."""
     _load()
     return sorted(_MODELS)
+
+
+def model_info(name: str) -> ModelInfo:
+    """The registered metadata (display name, paper, year) of model ``name``."""
+    _load()
+    if name not in _MODELS:
+        raise MrbenchError(f"unknown model {name!r} (models: {', '.join(sorted(_MODELS))})")
+    return _MODELS[name].info
 
 
 def list_presets() -> list[str]:
@@ -133,11 +152,13 @@ def create_model(name: str, preset: str = "qvhighlights", **overrides: Any) -> A
 
 __all__ = [
     "Config",
+    "ModelInfo",
     "build_model",
     "create_model",
     "list_models",
     "list_presets",
     "load_release_checkpoint",
+    "model_info",
     "register_model",
     "register_temporal",
     "resolve_config",

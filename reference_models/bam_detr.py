@@ -73,7 +73,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reference_models import register_model
+from reference_models import ModelInfo, register_model
 from reference_models.core.boundary import (
     BoundaryDecoderLayer,
     BoundaryMaps,
@@ -380,7 +380,7 @@ PRESETS = {
 }
 
 
-@register_model("bam_detr", presets=PRESETS)
+@register_model("bam_detr", ModelInfo("BAM-DETR", "https://arxiv.org/abs/2312.00083", 2024), presets=PRESETS)
 def build(config: Config) -> BAMDETR:
     return BAMDETR(config)
 

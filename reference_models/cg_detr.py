@@ -93,7 +93,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reference_models import register_model
+from reference_models import ModelInfo, register_model
 from reference_models.core.config import Config
 from reference_models.core.detr_blocks import use_drop_path
 from reference_models.core.layers import (
@@ -499,7 +499,7 @@ PRESETS = {
 }
 
 
-@register_model("cg_detr", presets=PRESETS)
+@register_model("cg_detr", ModelInfo("CG-DETR", "https://arxiv.org/abs/2311.08835", 2023), presets=PRESETS)
 def build(config: Config) -> CGDETR:
     return CGDETR(config)
 

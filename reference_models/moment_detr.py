@@ -49,7 +49,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from reference_models import register_model
+from reference_models import ModelInfo, register_model
 from reference_models.core.config import Config
 from reference_models.core.detr_blocks import DETRDecoder
 from reference_models.core.layers import MLP, EncoderLayer, InputProjection
@@ -140,7 +140,7 @@ PRESETS = {
 }
 
 
-@register_model("moment_detr", presets=PRESETS)
+@register_model("moment_detr", ModelInfo("Moment-DETR", "https://arxiv.org/abs/2107.09609", 2021), presets=PRESETS)
 def build(config: Config) -> MomentDETR:
     return MomentDETR(config)
 

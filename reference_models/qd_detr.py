@@ -27,7 +27,7 @@ import math
 import torch
 from torch import nn
 
-from reference_models import register_model, temporal_modules
+from reference_models import ModelInfo, register_model, temporal_modules
 from reference_models.core.config import Config
 from reference_models.core.layers import (
     MLP,
@@ -157,7 +157,7 @@ class QDDETR(nn.Module):
         }
 
 
-@register_model("qd_detr")
+@register_model("qd_detr", ModelInfo("QD-DETR", "https://arxiv.org/abs/2303.13874", 2023))
 def build(config: Config) -> QDDETR:
     return QDDETR(config)
 

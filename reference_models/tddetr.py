@@ -38,7 +38,7 @@ import os
 
 from torch import nn
 
-from reference_models import register_model, register_temporal
+from reference_models import ModelInfo, register_model, register_temporal
 from reference_models.core.config import Config, ModelConfig
 from reference_models.core.release import (
     DETR_RULES,
@@ -100,7 +100,7 @@ PRESETS = {
 }
 
 
-@register_model("tddetr", presets=PRESETS)
+@register_model("tddetr", ModelInfo("TD-DETR", "https://arxiv.org/abs/2501.07305", 2025), presets=PRESETS)
 def build(config: Config) -> TDDETR:
     return TDDETR(config)
 
