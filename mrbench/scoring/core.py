@@ -9,6 +9,7 @@ import re
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -173,15 +174,19 @@ def compute_metrics(
     additions: dict[str, Any] = {}
     full_map: float | None = None
     if main.windows is not None:
-        blocks, mr_brief, full_map = _moment_retrieval(main, truth, additions, per_query)
-        data["brief"].update(mr_brief)
-        data.update(blocks)
+        retrieval = _moment_retrieval(main, truth)
+        data["brief"].update(retrieval.brief)
+        data.update(retrieval.blocks)
+        additions.update(retrieval.additions)
+        per_query.update(retrieval.per_query)
+        full_map = retrieval.full_map
     if main.saliency is not None and truth.saliency is not None:
-        hl_blocks = _highlights(main, truth, per_query)
+        hl_blocks, hl_per_query = _highlights(main, truth)
         for name, block in hl_blocks.items():
             data["brief"][f"{name}-mAP"] = block["HL-mAP"]
             data["brief"][f"{name}-Hit1"] = block["HL-Hit1"]
         data.update(hl_blocks)
+        per_query.update(hl_per_query)
     ordered = {"brief": data.pop("brief")}
     ordered.update(sorted(data.items()))
     additions["n_queries"] = len(truth)
@@ -296,15 +301,71 @@ def _masks(variants: list[Path], truth: GroundTruth, n_files: int) -> list[tuple
     return tables * n_files if len(tables) == 1 else tables
 
 
-def _moment_retrieval(
-    pred: PredictionSet, truth: GroundTruth, additions: dict[str, Any], per_query: dict[str, np.ndarray]
-) -> tuple[dict[str, Any], dict[str, float], float]:
+@dataclass(frozen=True)
+class RetrievalScores:
+    """Per-query retrieval scores of one prediction set against one set of GT windows.
+
+    ``ap``: ``[Q, T]`` average precision at each of :data:`MAP_THRESHOLDS`; ``iou``: ``[Q]`` IoU of
+    the top-1 window with its best GT window (zero for a missing query). Thresholds are looked
+    up by value, never by column position.
+    """
+
+    ap: np.ndarray
+    iou: np.ndarray
+
+    def ap_at(self, threshold: float) -> np.ndarray:
+        """Per-query AP at IoU ``threshold`` (one of :data:`MAP_THRESHOLDS`)."""
+        return self.ap[:, threshold_column(MAP_THRESHOLDS, threshold)]
+
+    def map_at(self, threshold: float) -> float:
+        """mAP at IoU ``threshold``: the column mean of :attr:`ap` (summed as the average is)."""
+        return float(self.ap.mean(0)[threshold_column(MAP_THRESHOLDS, threshold)])
+
+    def mean_map(self) -> float:
+        """mAP averaged over :data:`MAP_THRESHOLDS`."""
+        return float(np.mean(self.ap.mean(0)))
+
+    def hit_at(self, threshold: float) -> np.ndarray:
+        """Per-query R1 hit at IoU ``threshold``: ``iou >= threshold``."""
+        return self.iou >= threshold
+
+
+def threshold_column(thresholds: Sequence[float], threshold: float) -> int:
+    """The column of ``threshold`` in ``thresholds`` (exact value lookup)."""
+    for index, value in enumerate(thresholds):
+        if value == threshold:
+            return index
+    raise KeyError(f"IoU threshold {threshold} is not one of {tuple(thresholds)}")
+
+
+def _retrieval_scores(
+    pred: PredictionSet, rows: np.ndarray, gt_windows: np.ndarray, gt_mask: np.ndarray, ap: np.ndarray | None = None,
+) -> RetrievalScores:
+    """:class:`RetrievalScores` of prediction rows ``rows`` (``ap`` when already computed)."""
+    assert pred.windows is not None and pred.n_pred is not None
+    if ap is None:
+        ap = average_precision(pred.windows[rows], pred.n_pred[rows], gt_windows, gt_mask)
+    _, iou = best_gt_for_top1(pred.top1[rows], gt_windows, gt_mask)
+    return RetrievalScores(ap, np.where(pred.present[rows], iou, 0.0))
+
+
+@dataclass
+class MomentRetrieval:
+    """The moment-retrieval part of a report: blocks per bucket, brief keys, the ``mrbench``
+    additions, per-query values for the bootstrap, and the full mAP (for the spurious ratio)."""
+
+    blocks: dict[str, Any]
+    brief: dict[str, float]
+    additions: dict[str, Any]
+    per_query: dict[str, np.ndarray]
+    full_map: float
+
+
+def _moment_retrieval(pred: PredictionSet, truth: GroundTruth) -> MomentRetrieval:
     assert pred.windows is not None and pred.n_pred is not None
     gt_windows = truth.windows[pred.gt_rows]
     gt_mask = truth.window_mask[pred.gt_rows]
     present = pred.present
-    blocks: dict[str, Any] = {}
-    full_map = 0.0
     parts = []
     for name in ("full", *BUCKETS):
         window_mask = gt_mask if name == "full" else bucket_window_mask(gt_windows, gt_mask, *BUCKETS[name])
@@ -318,38 +379,35 @@ def _moment_retrieval(
     all_rows = np.concatenate([p[1] for p in parts])
     ap_all = average_precision(pred.windows[all_rows], pred.n_pred[all_rows], stacked_gt, stacked_mask)
     offsets = np.cumsum([0] + [len(p[1]) for p in parts])
+    blocks: dict[str, Any] = {}
+    scores: dict[str, RetrievalScores] = {}
     for (name, rows, bucket_gt, bucket_mask), start, end in zip(parts, offsets[:-1], offsets[1:], strict=True):
-        ap = ap_all[start:end]
-        _, iou = best_gt_for_top1(pred.top1[rows], bucket_gt, bucket_mask)
-        iou = np.where(present[rows], iou, 0.0)
-        hits = threshold_hits(iou, MAP_THRESHOLDS)
-        map_by_thr = ap.mean(0)
-        map_avg = np.mean(map_by_thr)
+        scores[name] = _retrieval_scores(pred, rows, bucket_gt, bucket_mask, ap_all[start:end])
+        map_by_thr = scores[name].ap.mean(0)
         mr_map = {str(t): pct(v) for t, v in zip(MAP_THRESHOLDS, map_by_thr, strict=True)}
-        mr_map["average"] = pct(map_avg)
+        mr_map["average"] = pct(np.mean(map_by_thr))
+        hits = threshold_hits(scores[name].iou, MAP_THRESHOLDS)
         blocks[name] = {"MR-mAP": mr_map, "MR-R1": {str(t): pct(v) for t, v in zip(MAP_THRESHOLDS, hits.mean(0), strict=True)}}
-        if name != "full":
-            continue
-        full_map = float(map_avg)
-        per_query.update({
-            "MR-full-R1@0.5": hits[:, 0], "MR-full-R1@0.7": hits[:, 4],
-            "MR-full-mAP": ap.mean(1), "MR-full-mAP@0.5": ap[:, 0], "MR-full-mAP@0.75": ap[:, 5],
-        })
-        for t in EXTRA_R1:
-            hit = iou >= t
-            additions[f"MR-full-R1@{t}"] = pct(np.mean(hit))
-            per_query[f"MR-full-R1@{t}"] = hit
-        r5_iou = np.where(present, recall_at_5(pred.windows, pred.n_pred, gt_windows, gt_mask), 0.0)
-        for t in R5_THRESHOLDS:
-            additions[f"MR-full-R5@{t}"] = pct(np.mean(r5_iou >= t))
-            per_query[f"MR-full-R5@{t}"] = r5_iou >= t
-        additions["MR-full-mIoU"] = pct(np.mean(iou))
-        per_query["MR-full-mIoU"] = iou
-        debiased = debiased_recall_at_1(pred.top1, gt_windows, gt_mask, truth.duration[pred.gt_rows], DEBIASED_THRESHOLDS)
-        debiased = np.where(present[:, None], debiased, 0.0)
-        for i, t in enumerate(DEBIASED_THRESHOLDS):
-            additions[f"MR-full-dR1@{t}"] = pct(np.mean(debiased[:, i]))
-            per_query[f"MR-full-dR1@{t}"] = debiased[:, i]
+    full = scores["full"]
+    per_query: dict[str, np.ndarray] = {
+        "MR-full-R1@0.5": full.hit_at(0.5), "MR-full-R1@0.7": full.hit_at(0.7),
+        "MR-full-mAP": full.ap.mean(1), "MR-full-mAP@0.5": full.ap_at(0.5), "MR-full-mAP@0.75": full.ap_at(0.75),
+    }
+    additions: dict[str, Any] = {}
+    for t in EXTRA_R1:
+        additions[f"MR-full-R1@{t}"] = pct(np.mean(full.hit_at(t)))
+        per_query[f"MR-full-R1@{t}"] = full.hit_at(t)
+    r5_iou = np.where(present, recall_at_5(pred.windows, pred.n_pred, gt_windows, gt_mask), 0.0)
+    for t in R5_THRESHOLDS:
+        additions[f"MR-full-R5@{t}"] = pct(np.mean(r5_iou >= t))
+        per_query[f"MR-full-R5@{t}"] = r5_iou >= t
+    additions["MR-full-mIoU"] = pct(np.mean(full.iou))
+    per_query["MR-full-mIoU"] = full.iou
+    debiased = debiased_recall_at_1(pred.top1, gt_windows, gt_mask, truth.duration[pred.gt_rows], DEBIASED_THRESHOLDS)
+    debiased = np.where(present[:, None], debiased, 0.0)
+    for i, t in enumerate(DEBIASED_THRESHOLDS):
+        additions[f"MR-full-dR1@{t}"] = pct(np.mean(debiased[:, i]))
+        per_query[f"MR-full-dR1@{t}"] = debiased[:, i]
     brief = {
         "MR-full-mAP": blocks["full"]["MR-mAP"]["average"],
         "MR-full-mAP@0.5": blocks["full"]["MR-mAP"]["0.5"],
@@ -360,10 +418,11 @@ def _moment_retrieval(
     for name in BUCKETS:
         if name in blocks:
             brief[f"MR-{name}-mAP"] = blocks[name]["MR-mAP"]["average"]
-    return blocks, dict(sorted(brief.items())), full_map
+    return MomentRetrieval(blocks, dict(sorted(brief.items())), additions, per_query, full.mean_map())
 
 
-def _highlights(pred: PredictionSet, truth: GroundTruth, per_query: dict[str, np.ndarray]) -> dict[str, Any]:
+def _highlights(pred: PredictionSet, truth: GroundTruth) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The HL-min-* blocks and their per-query values."""
     assert pred.saliency is not None and pred.saliency_argmax is not None and truth.saliency is not None
     labels = truth.saliency[pred.gt_rows]
     n_clips = truth.n_clips[pred.gt_rows]
@@ -374,6 +433,7 @@ def _highlights(pred: PredictionSet, truth: GroundTruth, per_query: dict[str, np
     # one pass for the three levels: their annotator columns side by side
     ap_all = highlight_ap(scores, np.concatenate(levels, axis=2), n_clips)
     blocks = {}
+    per_query: dict[str, np.ndarray] = {}
     for index, (level_name, _) in enumerate(HL_LEVELS):
         hit = np.where(present, highlight_hit_at_1(pred.saliency_argmax, levels[index], n_clips), 0.0)
         ap = np.where(present[:, None], ap_all[:, index * n_ann : (index + 1) * n_ann], 0.0)
@@ -381,7 +441,7 @@ def _highlights(pred: PredictionSet, truth: GroundTruth, per_query: dict[str, np
         blocks[name] = {"HL-mAP": pct(np.mean(ap)), "HL-Hit1": pct(np.mean(hit))}
         per_query[f"{name}-mAP"] = ap.mean(1)
         per_query[f"{name}-Hit1"] = hit
-    return blocks
+    return blocks, per_query
 
 
 def _spurious(
@@ -398,17 +458,12 @@ def _spurious(
     main_present[main.gt_rows] = main.present
     raw: list[dict[str, float | None]] = []
     for index, pred in enumerate(masked_sets):
-        assert pred.windows is not None and pred.n_pred is not None
-        gt_windows = truth.windows[pred.gt_rows]
-        gt_mask = truth.window_mask[pred.gt_rows]
-        ap = average_precision(pred.windows, pred.n_pred, gt_windows, gt_mask)
-        _, iou = best_gt_for_top1(pred.top1, gt_windows, gt_mask)
-        iou = np.where(pred.present, iou, 0.0)
-        map_by_thr = ap.mean(0)
-        values: dict[str, float | None] = {f"Spurious-R1@{t}": float(np.mean(iou >= t)) for t in SPURIOUS_R1}
-        values["Spurious-mAP@0.5"] = float(map_by_thr[0])
-        values["Spurious-mAP@0.75"] = float(map_by_thr[5])
-        spurious_map = float(np.mean(map_by_thr))
+        scores = _retrieval_scores(pred, np.arange(len(pred.gt_rows)),
+                                   truth.windows[pred.gt_rows], truth.window_mask[pred.gt_rows])
+        values: dict[str, float | None] = {f"Spurious-R1@{t}": float(np.mean(scores.hit_at(t))) for t in SPURIOUS_R1}
+        values["Spurious-mAP@0.5"] = scores.map_at(0.5)
+        values["Spurious-mAP@0.75"] = scores.map_at(0.75)
+        spurious_map = scores.mean_map()
         values["Spurious-mAP"] = spurious_map
         values["Ratio-mAP"] = full_map / spurious_map if spurious_map > 0 and full_map is not None else None
         if masks is not None:
