@@ -245,14 +245,42 @@ def hide_hand_tests(copy: Path) -> None:
         path.write_text(PLACEHOLDER, encoding="utf-8")
 
 
-def refresh_tests(repo: Path, copy: Path, working_tree: bool) -> None:
-    """Bring the copy's ``tests/`` up to the repository's (HEAD, or the working tree); the
-    mutated sources stay as they were, so cached verdicts remain valid."""
+COPY_ARTEFACTS = ("mutants", "mutmut.log", f"{PLUGIN_NAME}.py", "mutmut-stats.json")
+
+
+def refresh_copy(repo: Path, copy: Path, group: Group, working_tree: bool) -> None:
+    """Bring the copy's files up to the repository's (HEAD, or the working tree).
+
+    Only files whose content differs are rewritten, with a new modification time: mutmut then
+    re-generates the mutants of a changed source file and keeps the verdicts of every function
+    whose code hash is unchanged (changed functions become "not checked"). The copy's
+    ``[tool.mutmut]`` table is kept (re-appended when the repository's pyproject changed)."""
     fresh = copy.parent / (copy.name + ".fresh")
     copy_repository(repo, fresh, working_tree)
-    shutil.rmtree(copy / "tests")
-    shutil.copytree(fresh / "tests", copy / "tests")
-    shutil.rmtree(fresh)
+    try:
+        for src in sorted(fresh.rglob("*")):
+            rel = src.relative_to(fresh)
+            if src.is_dir():
+                continue
+            dest = copy / rel
+            new = src.read_bytes()
+            if rel == Path("pyproject.toml"):
+                if not dest.read_bytes().startswith(new):
+                    dest.write_bytes(new)
+                    write_config(copy, group)
+                continue
+            if dest.is_file() and dest.read_bytes() == new:
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dest)  # not copy2: the new mtime tells mutmut the file changed
+        for root in ("mrbench", "reference_models", "tests"):
+            for old in sorted((copy / root).rglob("*.py")):
+                rel = old.relative_to(copy)
+                if not (fresh / rel).exists() and not str(rel).startswith(COPY_ARTEFACTS):
+                    old.unlink()
+                    (copy / "mutants" / rel).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(fresh)
 
 
 def check_import_target(copy: Path, python: str, env: dict[str, str]) -> None:
@@ -268,17 +296,25 @@ def check_import_target(copy: Path, python: str, env: dict[str, str]) -> None:
 def run_group(group: Group, args: argparse.Namespace, env: dict[str, str]) -> None:
     """Copy, configure and run mutmut for one group (results stay in the copy).
 
-    With ``--rerun-survivors`` the existing copy is kept (same mutated sources), its tests are
-    refreshed from the repository, and only the mutants that survived last time and are not
-    listed as equivalent are re-run."""
+    With ``--rerun-survivors`` the existing copy is refreshed from the repository (sources and
+    tests; mutmut keeps the verdicts of unchanged functions), and only the mutants that are not
+    killed (survivors, and those not checked yet or whose function changed) and not listed as
+    equivalent are run."""
     copy = args.workdir / group.name
     names = list(group.functions)
     if args.rerun_survivors:
         if not (copy / "mutants").exists():
             sys.exit(f"--rerun-survivors: no earlier run in {copy}")
-        refresh_tests(args.repo, copy, args.working_tree)
+        refresh_copy(args.repo, copy, group, args.working_tree)
         write_placeholders(copy, group)
         (copy / f"{PLUGIN_NAME}.py").write_text(PLUGIN, encoding="utf-8")
+        check_import_target(copy, args.python, env)
+        # a run filtered on a name that matches nothing: mutmut re-generates the mutants of
+        # changed files and collects coverage for new tests, then stops before running any
+        generate = [args.python, "-m", "mutmut", "run", "--max-children", "1", "no.such.mutant__mutmut_0"]
+        with open(copy / "mutmut.log", "a") as fh:
+            subprocess.run(["nice", "-n", str(args.nice), *generate] if args.nice else generate,
+                           cwd=copy, env=env, stdout=fh, stderr=subprocess.STDOUT)
         equivalent = read_equivalent(EQUIVALENT_FILE)
         names = [name for name, status in read_results(copy, group).items()
                  if status not in KILLED and name not in equivalent]
@@ -439,15 +475,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--working-tree", action="store_true",
                         help="copy the working tree (tracked + untracked) instead of HEAD")
     parser.add_argument("--python", default=sys.executable, help="interpreter with mutmut")
-    parser.add_argument("--max-children", type=int, default=2,
-                        help="parallel mutants (at niceness 15 they only take idle CPU)")
+    parser.add_argument("--max-children", type=int, default=1,
+                        help="parallel mutants (one: the machine is shared)")
     parser.add_argument("--nice", type=int, default=15, help="niceness (0: none)")
     parser.add_argument("--threshold", type=float, default=0.95)
     parser.add_argument("--report-only", action="store_true", help="only re-read the results")
     parser.add_argument("--without-hand-tests", action="store_true",
                         help="empty the tests/**/test_hand_*.py files in the copy (the 'before' suite)")
     parser.add_argument("--rerun-survivors", action="store_true",
-                        help="keep the last copy's sources, refresh its tests, re-run the survivors")
+                        help="refresh the last copy from the repository (unchanged functions keep their "
+                             "verdicts), then run every mutant not killed and not listed as equivalent")
     parser.add_argument("--diffs", action="store_true", help="print each survivor's diff")
     args = parser.parse_args(argv)
     args.workdir = args.workdir.resolve()
