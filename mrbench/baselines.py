@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,6 @@ import numpy as np
 from mrbench.data.schema import Query
 from mrbench.errors import MrbenchError
 
-BASELINES = ("position_prior", "whole_video", "uniform_random")
 TOP_K = 10
 DEFAULT_BINS = 20
 _PROFILE_BINS = 200
@@ -86,6 +85,11 @@ class PositionPrior:
         cells = tuple((s, e, n / total) for (s, e), n in ranked)
         return cls(cells=cells, bins=bins, coverage=tuple(float(v) for v in covered / n_queries))
 
+    def top1(self, duration: float) -> tuple[float, float]:
+        """The most frequent normalized training window scaled to a video of ``duration``."""
+        start, end, _ = self.cells[0]
+        return start / self.bins * duration, min(end / self.bins, 1.0) * duration
+
     def predict(self, query: Query, clip_len: float) -> dict[str, Any]:
         d = query.duration
         windows = [[s / self.bins * d, min(e / self.bins, 1.0) * d, freq] for s, e, freq in self.cells]
@@ -115,6 +119,56 @@ def uniform_random(query: Query, clip_len: float, seed: int) -> dict[str, Any]:
     return _pred(query, windows, saliency.tolist())
 
 
+Predictor = Callable[[Sequence[Query], Sequence[Query] | None, float, int], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A registered blind baseline: its table title, a one-phrase description, whether it is
+    fitted on the training split, whether its draw depends on the seed, and its predictor
+    ``(queries, train, clip_len, seed) -> prediction dicts``."""
+
+    name: str
+    title: str
+    how: str
+    needs_train: bool
+    seeded: bool
+    predict: Predictor
+
+
+def _position_prior(queries: Sequence[Query], train: Sequence[Query] | None, clip_len: float, seed: int) -> list[dict[str, Any]]:
+    if train is None:
+        raise MrbenchError("the position prior needs the training split")
+    prior = PositionPrior.fit(train)
+    return [prior.predict(q, clip_len) for q in queries]
+
+
+REGISTRY: dict[str, Baseline] = {
+    baseline.name: baseline
+    for baseline in (
+        Baseline("position_prior", "Blind: position prior",
+                 "the most frequent normalized training windows (top 10, by frequency)",
+                 needs_train=True, seeded=False, predict=_position_prior),
+        Baseline("whole_video", "Blind: whole video", "one window covering the whole video",
+                 needs_train=False, seeded=False,
+                 predict=lambda queries, train, clip_len, seed: [whole_video(q, clip_len) for q in queries]),
+        Baseline("uniform_random", "Blind: uniform random",
+                 "ten uniform random windows per query, seeded by (seed, qid)",
+                 needs_train=False, seeded=True,
+                 predict=lambda queries, train, clip_len, seed: [uniform_random(q, clip_len, seed) for q in queries]),
+    )
+}
+#: the registered baselines' names, in table order
+BASELINES = tuple(REGISTRY)
+
+
+def get_baseline(name: str) -> Baseline:
+    """The registered baseline ``name``."""
+    if name not in REGISTRY:
+        raise MrbenchError(f"unknown baseline {name!r} (known: {', '.join(REGISTRY)})")
+    return REGISTRY[name]
+
+
 def predict_baseline(
     name: str,
     queries: Iterable[Query],
@@ -122,20 +176,11 @@ def predict_baseline(
     clip_len: float,
     train: Iterable[Query] | None = None,
     seed: int = 0,
-    bins: int = DEFAULT_BINS,
 ) -> list[dict[str, Any]]:
     """Prediction dicts (community format) of one baseline for every query of a split.
 
-    ``train`` (the training split) is required by ``position_prior``; ``seed`` is used by
-    ``uniform_random`` only.
+    ``train`` (the training split) is required by baselines fitted on it (``position_prior``);
+    ``seed`` is used by seeded ones (``uniform_random``) only.
     """
-    if name not in BASELINES:
-        raise MrbenchError(f"unknown baseline {name!r} (known: {', '.join(BASELINES)})")
-    if name == "position_prior":
-        if train is None:
-            raise MrbenchError("the position prior needs the training split")
-        prior = PositionPrior.fit(train, bins=bins)
-        return [prior.predict(q, clip_len) for q in queries]
-    if name == "whole_video":
-        return [whole_video(q, clip_len) for q in queries]
-    return [uniform_random(q, clip_len, seed) for q in queries]
+    baseline = get_baseline(name)
+    return baseline.predict(list(queries), None if train is None else list(train), clip_len, seed)

@@ -22,10 +22,8 @@ from mrbench.data.probes import (
     context_probe,
     context_vector,
     context_vectors,
-    fit_position_prior,
     position_prior_r1,
-    r1_at,
-    span_iou,
+    top1_r1,
 )
 from mrbench.data.schema import Query
 from mrbench.data.synth import VIDEO_TYPES, SynthConfig, generate, plan, render
@@ -132,24 +130,27 @@ def _query(qid: int, windows: list[list[float]], duration: float = 100.0) -> Que
     return Query(qid=qid, query="q", vid=f"v{qid}", duration=duration, windows=windows)
 
 
-def test_span_iou_and_r1_by_hand() -> None:
-    assert span_iou(np.array([0.0, 10.0]), np.array([5.0, 15.0])) == pytest.approx(5 / 15)
-    assert span_iou(np.array([0.0, 10.0]), np.array([10.0, 15.0])) == 0.0
-    assert span_iou(np.array([2.0, 4.0]), np.array([2.0, 4.0])) == 1.0
+def test_top1_r1_by_hand() -> None:
     records = [_query(0, [[0, 10], [50, 60]]), _query(1, [[20, 40]])]
     # query 0: best window [50, 60] vs [52, 60] -> 0.8; query 1: [20, 40] vs [30, 50] -> 1/3
     pred = np.array([[52.0, 60.0], [30.0, 50.0]])
-    assert r1_at(pred, records, 0.5) == 0.5
-    assert r1_at(pred, records, 0.3) == 1.0
-    assert r1_at(pred, records, 0.9) == 0.0
+    assert top1_r1(pred, records, 0.5) == 0.5
+    assert top1_r1(pred, records, 0.3) == 1.0
+    assert top1_r1(pred, records, 0.9) == 0.0
+    # IoU exactly at the threshold counts: [0, 10] vs [0, 5] -> 0.5
+    assert top1_r1(np.array([[0.0, 5.0]]), [_query(2, [[0, 10]])], 0.5) == 1.0
+    assert np.isnan(top1_r1(np.zeros((0, 2)), [], 0.5))
 
 
-def test_fit_position_prior_by_hand() -> None:
-    # any window with IoU >= 0.5 against [0.2, 0.4] hits 5 of 6; [0.2, 0.4] itself has the best IoU
-    records = [_query(i, [[20, 40]]) for i in range(5)] + [_query(9, [[140, 180]], duration=200.0)]
-    assert fit_position_prior(records) == pytest.approx((0.2, 0.4))
-    with pytest.raises(MrbenchError, match="at least one"):
-        fit_position_prior([_query(1, [[0, 1]]), Query(2, "q", "v", 10.0)])
+def test_position_prior_r1_by_hand() -> None:
+    # training: [0.2, 0.4] three times, [0.6, 0.8] twice -> top-1 is [0.2, 0.4] of each test video
+    train = [_query(i, [[20, 40]]) for i in range(3)] + [_query(10 + i, [[60, 80]]) for i in range(2)]
+    test = [_query(20, [[40, 80]], duration=200.0), _query(21, [[60, 80]]), _query(22, [[25, 40]])]
+    # [40, 80] of 200 s: IoU 1; [20, 40] vs [60, 80]: 0; [20, 40] vs [25, 40]: 0.75
+    assert position_prior_r1(train, test, 0.5) == pytest.approx(2 / 3)
+    assert position_prior_r1(train, test, 0.8) == pytest.approx(1 / 3)
+    with pytest.raises(MrbenchError, match="no windows"):
+        position_prior_r1([Query(2, "q", "v", 10.0)], test)
 
 
 def test_classifiers_on_separable_points() -> None:

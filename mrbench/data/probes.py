@@ -6,9 +6,10 @@
   L2-normalized and concatenated. A nearest-centroid (cosine) or a softmax-regression classifier
   is fit on one split and scored on others. Above chance means the context carries the concept
   (scene and flank cues); at chance means it does not.
-* The **blind position-prior baseline** predicts the same window (as fractions of the duration)
-  for every query: the one of a grid that maximizes R1@0.5 on the training queries. Its R1@t
-  measures how much the window position alone gives away.
+* The **blind position prior** (:class:`mrbench.baselines.PositionPrior`, the leaderboard's
+  baseline) predicts the same window (as fractions of the duration) for every query: the most
+  frequent normalized training window. Its R1@t measures how much the window position alone
+  gives away.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from mrbench.baselines import PositionPrior
 from mrbench.data.dataset import DatasetDir
 from mrbench.data.schema import Query
 from mrbench.errors import MrbenchError
+from mrbench.metrics.retrieval import best_gt_for_top1, threshold_hits
 
 
 def _l2(x: np.ndarray) -> np.ndarray:
@@ -144,58 +147,35 @@ def context_probe(
     return out
 
 
-# --- the blind position-prior baseline ------------------------------------------------------------
-def _windows(records: Sequence[Query]) -> tuple[np.ndarray, np.ndarray]:
-    """All windows as fractions of their video's duration ``[W, 2]`` and the record of each."""
-    spans, owner = [], []
-    for i, record in enumerate(records):
-        for s, e in record.windows or []:
-            spans.append((s / record.duration, e / record.duration))
-            owner.append(i)
-    return np.array(spans, dtype=float).reshape(-1, 2), np.array(owner, dtype=int)
-
-
-def span_iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """Temporal IoU of spans ``pred [..., 2]`` and ``gt [..., 2]`` (broadcast); 0 when disjoint."""
-    inter = np.clip(np.minimum(pred[..., 1], gt[..., 1]) - np.maximum(pred[..., 0], gt[..., 0]), 0, None)
-    union = (pred[..., 1] - pred[..., 0]) + (gt[..., 1] - gt[..., 0]) - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
-def r1_at(pred: np.ndarray, records: Sequence[Query], threshold: float = 0.5) -> float:
-    """R1@threshold in [0, 1]: fraction of records whose top-1 window ``pred[i]`` (seconds)
-    reaches IoU >= threshold with its best-matching ground-truth window."""
-    spans, owner = _windows(records)
+# --- the blind position prior, scored with mrbench.metrics -----------------------------------------
+def top1_r1(top1: np.ndarray, records: Sequence[Query], threshold: float = 0.5) -> float:
+    """R1@threshold in [0, 1] of top-1 windows ``top1 [Q, 2]`` (seconds) against ``records``'
+    windows, computed as the scorer does (:func:`mrbench.metrics.best_gt_for_top1`)."""
     if not len(records):
         return float("nan")
-    durations = np.array([r.duration for r in records], dtype=float)
-    ious = span_iou(np.asarray(pred, dtype=float)[owner] / durations[owner, None], spans)
-    best = np.zeros(len(records))
-    np.maximum.at(best, owner, ious)
-    return float(np.mean(best >= threshold))
+    width = max(1, max(len(r.windows or []) for r in records))
+    gt = np.zeros((len(records), width, 2))
+    mask = np.zeros((len(records), width), dtype=bool)
+    for row, record in enumerate(records):
+        windows = record.windows or []
+        if windows:
+            gt[row, : len(windows)] = windows
+            mask[row, : len(windows)] = True
+    _, iou = best_gt_for_top1(np.asarray(top1, dtype=float).reshape(-1, 2), gt, mask)
+    return float(np.mean(threshold_hits(iou, (threshold,))[:, 0]))
 
 
-def fit_position_prior(records: Sequence[Query], threshold: float = 0.5, grid: int = 50) -> tuple[float, float]:
-    """The window ``(start, end)`` as fractions of the duration, on a ``1/grid`` lattice, that
-    maximizes R1@threshold over ``records``; ties go to the highest mean best-window IoU, then to
-    the earliest start and end."""
-    spans, owner = _windows(records)
-    ticks = np.arange(grid + 1) / grid
-    starts, ends = np.meshgrid(ticks, ticks, indexing="ij")
-    keep = ends > starts
-    candidates = np.stack([starts[keep], ends[keep]], axis=1)  # [M, 2]
-    ious = span_iou(candidates[:, None, :], spans[None, :, :])  # [M, W]
-    if len(np.unique(owner)) != len(records):
-        raise MrbenchError("every query needs at least one ground-truth window")
-    best = np.maximum.reduceat(ious, np.searchsorted(owner, np.arange(len(records))), axis=1)
-    hits = (best >= threshold).mean(axis=1)
-    first = np.lexsort((-best.mean(axis=1), -hits))[0]  # most hits, then highest mean IoU
-    s, e = candidates[first]
-    return float(s), float(e)
+#: The probe's grid: coarser than the leaderboard baseline's 20 cells, so that the most frequent
+#: cell is not diluted by moment lengths (at 20 cells the planted position cue barely moves it).
+PROBE_BINS = 10
 
 
-def position_prior_r1(train: Sequence[Query], test: Sequence[Query], threshold: float = 0.5) -> float:
-    """R1@threshold on ``test`` of the blind position prior fit on ``train``."""
-    s, e = fit_position_prior(train, threshold)
-    pred = np.array([[s * r.duration, e * r.duration] for r in test])
-    return r1_at(pred, test, threshold)
+def position_prior_r1(
+    train: Sequence[Query], test: Sequence[Query], threshold: float = 0.5, bins: int = PROBE_BINS,
+) -> float:
+    """R1@threshold on ``test`` of the blind position-prior baseline
+    (:class:`mrbench.baselines.PositionPrior`, on a grid of ``bins`` cells) fitted on ``train``:
+    its top-1 window, the most frequent normalized training window, scaled to each test video."""
+    prior = PositionPrior.fit(train, bins=bins)
+    top1 = np.array([prior.top1(record.duration) for record in test]).reshape(-1, 2)
+    return top1_r1(top1, test, threshold)
