@@ -1,7 +1,7 @@
 """Atomic file writing, deterministic .npz files, checksums, fast JSON Lines parsing, and the
 safety rules every command follows (docs/security.md): names from data stay inside their root,
-outputs never overwrite inputs, one writer per folder, ``--force`` swaps a complete result in,
-and reading is bounded.
+outputs never overwrite inputs, one writer per folder, folders are staged beside their target and
+swapped in when complete (:func:`staged_output`), and reading is bounded.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import tempfile
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -33,7 +33,7 @@ from typing import IO, Any
 import numpy as np
 import orjson
 
-from mrbench.errors import MrbenchError, ValidationError
+from mrbench.errors import MrbenchError, ValidationError, os_error_text
 
 # A run of 19 digits, the shortest that may hold an integer beyond 64 bits (orjson would return
 # it as a float): found by mapping every digit to "0" and everything else to " " (C speed).
@@ -519,9 +519,10 @@ def staging_paths(target: str | os.PathLike[str]) -> tuple[Path, Path]:
     return target.with_name(f".{target.name}.staging"), target.with_name(f".{target.name}.replaced")
 
 
-def recover_swap(target: str | os.PathLike[str]) -> None:
+def recover_swap(target: str | os.PathLike[str], *, keep_staging: bool = False) -> None:
     """Finish or undo a swap that a kill interrupted: restore the old folder if the new one never
-    arrived, drop it if the new one did; remove a stale staging folder."""
+    arrived, drop it if the new one did; remove a stale staging folder (unless ``keep_staging``:
+    :func:`staged_output` decides whether it holds a run to resume)."""
     target = Path(target)
     staging, replaced = staging_paths(target)
     for path in (staging, replaced):
@@ -532,7 +533,7 @@ def recover_swap(target: str | os.PathLike[str]) -> None:
             shutil.rmtree(replaced)
         else:
             os.replace(replaced, target)
-    if staging.exists():
+    if staging.exists() and not keep_staging:
         shutil.rmtree(staging)
 
 
@@ -552,17 +553,153 @@ def swap_in(staging: str | os.PathLike[str], target: str | os.PathLike[str]) -> 
         shutil.rmtree(replaced)
 
 
-@contextlib.contextmanager
-def staged_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield an empty staging folder beside ``target``; when the block completes, swap it in
-    (:func:`swap_in`); when it fails, remove it and leave ``target`` as it was. Call it while
-    holding :func:`folder_lock` on ``target``."""
-    recover_swap(target)
-    staging, _ = staging_paths(target)
-    staging.mkdir(parents=True)
+# --------------------------------------------------------------------------------------------
+# The staged-output protocol: every command that writes a folder (synth, mask, ...)
+
+#: The settings record inside a staging folder (a command may name its own).
+RUN_RECORD = ".mrbench-run.json"
+
+
+@dataclass(frozen=True)
+class StagedRun:
+    """What :func:`staged_output` found and where the block writes.
+
+    ``folder``: the staging folder to write into (``target`` itself when ``done``).
+    ``resumed``: the folder holds an interrupted run made with the same settings; write only
+    what it lacks. ``done``: ``target`` is complete and made with the same settings (``resume``);
+    nothing to write.
+    """
+
+    target: Path
+    folder: Path
+    resumed: bool = False
+    done: bool = False
+
+
+def read_run_record(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The settings an interrupted run recorded (a JSON object); errors name the file."""
     try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    swap_in(staging, target)
+        data = json.loads(read_text(path, what="run record"))
+    except (ValueError, RecursionError) as exc:
+        raise ValidationError(f"invalid JSON ({exc}); delete the interrupted run to start over"[:200], file=path) from None
+    if not isinstance(data, dict):
+        raise ValidationError("expected a JSON object; delete the interrupted run to start over", file=path)
+    return data
+
+
+def differing_settings(new: Mapping[str, Any], old: Mapping[str, Any], keys: Iterable[str] | None = None) -> list[str]:
+    """Names of the settings that differ between ``new`` and ``old`` (``keys``: only these; by
+    default every key of either). Nested objects are compared key by key and named by their
+    innermost keys (``{"config": {"seed": 1}}`` -> ``seed``)."""
+    names: list[str] = []
+    for key in keys if keys is not None else list(dict.fromkeys([*new, *old])):
+        a, b = new.get(key), old.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            names += differing_settings(a, b)
+        elif a != b:
+            names.append(key)
+    return names
+
+
+@contextlib.contextmanager
+def staged_output(
+    target: str | os.PathLike[str],
+    settings: Mapping[str, Any],
+    *,
+    recorded: Callable[[Path], Mapping[str, Any] | None],
+    resume: bool = False,
+    replace: bool = False,
+    record: str = RUN_RECORD,
+    resumable: Callable[[Path], bool] = lambda folder: True,
+    legacy: Iterable[str | os.PathLike[str]] = (),
+    replace_option: str | None = "--force",
+    what: str = "result",
+    command: str | None = None,
+) -> Iterator[StagedRun]:
+    """Write the folder ``target`` so that a kill at any moment leaves the old or the new result whole.
+
+    The protocol: take the folder's lock (:func:`folder_lock`); build in the staging folder beside
+    ``target`` (:func:`staging_paths`) with ``settings`` recorded in its ``record`` file; when the
+    block completes, drop the record and swap the folder in (:func:`swap_in`).
+
+    ``resume``: continue an interrupted run in the staging folder (or adopt one from a ``legacy``
+    folder that holds the ``record`` file: where earlier versions wrote in place) when its
+    settings equal ``settings``; answer ``done`` when ``target`` is complete and ``recorded``
+    (which reads the settings a complete ``target`` was made with, None when it is not such a
+    result) agrees on every setting it records. Other settings are refused with one line naming
+    them. Without ``resume`` an interrupted run is an error, unless ``replace`` starts over.
+    ``replace``: an existing ``target`` that ``recorded`` recognises is replaced (only by the swap).
+    A failing block removes the staging folder, unless ``resumable`` says it holds work worth
+    resuming (never with ``replace``): the error then says that ``--resume`` finishes it.
+    """
+    target = Path(target)
+    staging, _ = staging_paths(target)
+    with folder_lock(target, command):
+        recover_swap(target, keep_staging=True)
+        run = _prepare_staged(target, staging, settings, recorded, resume, replace, record,
+                              [Path(p) for p in legacy], replace_option, what)
+        if run.done:
+            yield run
+            return
+        if not run.resumed:
+            staging.mkdir(parents=True)
+            atomic_write_text(staging / record, json.dumps(settings, indent=2, sort_keys=True) + "\n")
+        try:
+            yield run
+        except BaseException as exc:
+            if replace or not resumable(staging):
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            if isinstance(exc, (MrbenchError, OSError)):
+                reason = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
+                raise MrbenchError(f"{reason} (the interrupted run is kept in {staging}: --resume finishes it"
+                                   + (f", {replace_option} starts over)" if replace_option else ")")) from None
+            raise
+        (staging / record).unlink()
+        swap_in(staging, target)
+
+
+def _prepare_staged(target: Path, staging: Path, settings: Mapping[str, Any],
+                    recorded: Callable[[Path], Mapping[str, Any] | None], resume: bool, replace: bool,
+                    record: str, legacy: list[Path], replace_option: str | None, what: str) -> StagedRun:
+    """Decide what :func:`staged_output` does (while holding the lock)."""
+    if staging.exists() and not (staging / record).is_file():
+        shutil.rmtree(staging)  # killed before its settings were recorded: nothing to resume
+    interrupted = [p for p in (staging, *legacy) if (p / record).is_file() and not p.is_symlink()]
+    occupied = target.is_dir() and any(target.iterdir())
+    previous = recorded(target) if occupied else None
+    start_over = f", {replace_option} starts over" if replace_option else ", or delete it"
+    if resume:
+        if interrupted:
+            folder = interrupted[0]
+            differing = differing_settings(settings, read_run_record(folder / record))
+            if differing:
+                raise MrbenchError(f"{folder} holds an interrupted run made with other settings "
+                                   f"(differing: {', '.join(differing)}); rerun with those{start_over}")
+            if folder != staging:
+                os.replace(folder, staging)  # adopt a run an earlier version wrote elsewhere
+            return StagedRun(target, staging, resumed=True)
+        if previous is not None:
+            differing = differing_settings(settings, previous, keys=previous)
+            if differing:
+                raise MrbenchError(f"{target} is a complete {what} made with other settings "
+                                   f"(differing: {', '.join(differing)}); rerun with those"
+                                   + (f", {replace_option} to replace it" if replace_option else
+                                      ", or remove it or choose another --out"))
+            return StagedRun(target, target, done=True)
+        if occupied:
+            raise MrbenchError(f"--resume works only on a {what}; {target} is not one")
+        return StagedRun(target, staging)
+    if interrupted and not replace:
+        raise MrbenchError(f"{interrupted[0]} holds an interrupted run: --resume finishes it (with the same "
+                           f"settings){start_over}")
+    if occupied and not replace:
+        raise MrbenchError(f"{target} already exists and is not empty ("
+                           + (f"{replace_option} replaces a {what})" if replace_option else
+                              "remove it or choose another --out)"))
+    if occupied and previous is None and target not in interrupted:
+        raise MrbenchError(f"{replace_option} works only on a {what}; {target} is not one")
+    for folder in interrupted:
+        if folder != target:
+            shutil.rmtree(folder)
+    return StagedRun(target, staging)

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from mrbench.data.dataset import DatasetDir
 from mrbench.data.features import FeatureStore
-from mrbench.data.synth import JOB_FILE, SPLITS, SynthConfig, build_world, generate, key_word, plan
+from mrbench.data.synth import JOB_FILE, SPLITS, SynthConfig, build_world, generate, job_record, key_word, plan
 from mrbench.errors import MrbenchError, ValidationError
+from mrbench.io import staging_paths
 from tests.conftest import run_cli
 
 SMALL = dict(n_train=24, n_val=8, n_ood=8, concepts=6, dims="24,16,8")
@@ -315,8 +316,9 @@ def test_train_split_does_not_depend_on_other_split_sizes() -> None:
 
 def test_an_interrupted_run_resumes_to_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    """A run killed part-way leaves no dataset.json; --resume writes only what is missing and
-    ends with exactly the bytes of an uninterrupted run; settings that differ are refused."""
+    """A run killed part-way leaves its staging folder (nothing at --out); --resume writes only
+    what is missing and ends with exactly the bytes of an uninterrupted run; settings that differ
+    are refused."""
     reference = tree_digest(generate(SynthConfig(**SMALL, batch_size=8), tmp_path / "ref", progress=False))
     out = tmp_path / "ds"
     original = FeatureStore.write_video
@@ -332,10 +334,11 @@ def test_an_interrupted_run_resumes_to_the_same_bytes(tmp_path: Path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         generate(SynthConfig(**SMALL, batch_size=8), out, progress=False)
     monkeypatch.setattr(FeatureStore, "write_video", original)
-    assert (out / JOB_FILE).is_file() and not (out / "dataset.json").exists()
-    written = {p.name for p in (out / "features" / "clip_features").iterdir()}
+    staging, _ = staging_paths(out)
+    assert (staging / JOB_FILE).is_file() and not (staging / "dataset.json").exists() and not out.exists()
+    written = {p.name for p in (staging / "features" / "clip_features").iterdir()}
     assert 0 < len(written) < 48
-    (out / "features" / "clip_features" / ".v000047.npz.abc.tmp").write_bytes(b"half")  # a killed writer
+    (staging / "features" / "clip_features" / ".v000047.npz.abc.tmp").write_bytes(b"half")  # a killed writer
 
     argv = ["synth", "--out", str(out), "--quiet", "--n-train", "24", "--n-val", "8", "--n-ood", "8",
             "--concepts", "6", "--dims", "24,16,8"]
@@ -344,10 +347,11 @@ def test_an_interrupted_run_resumes_to_the_same_bytes(tmp_path: Path, monkeypatc
     assert run_cli([*argv, "--resume", "--seed", "1"]) == 2
     assert "differing: seed" in capsys.readouterr().err
     assert run_cli([*argv, "--resume", "--force"]) == 2
-    before = {p: p.stat().st_mtime_ns for p in (out / "features" / "clip_features").glob("v*.npz")}
+    before = {p.name: p.stat().st_mtime_ns for p in (staging / "features" / "clip_features").glob("v*.npz")}
     assert run_cli([*argv, "--resume"]) == 0
-    assert tree_digest(out) == reference
-    assert all(p.stat().st_mtime_ns == t for p, t in before.items())  # kept, not rewritten
+    assert tree_digest(out) == reference and not staging.exists()
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "features" / "clip_features").glob("v*.npz")}
+    assert all(after[name] == t for name, t in before.items())  # kept, not rewritten
     capsys.readouterr()
     assert run_cli([*argv, "--resume"]) == 0
     assert "nothing to do" in capsys.readouterr().out
@@ -362,3 +366,17 @@ def test_force_replaces_an_interrupted_run(tmp_path: Path) -> None:
     (out / "annotations").mkdir()
     generate(SynthConfig(**SMALL), out, progress=False, force=True)
     assert tree_digest(out) == tree_digest(generate(SynthConfig(**SMALL), tmp_path / "ref", progress=False))
+
+
+def test_resume_adopts_a_run_an_earlier_version_left_in_place(tmp_path: Path) -> None:
+    """Earlier versions wrote in --out itself with the job file inside: --resume moves it into
+    the staging folder, finishes it and swaps it in (same bytes as an uninterrupted run)."""
+    reference = tree_digest(generate(SynthConfig(**SMALL), tmp_path / "ref", progress=False))
+    out = tmp_path / "ds"
+    generate(SynthConfig(**SMALL), out, progress=False)
+    (out / "dataset.json").unlink()
+    (out / JOB_FILE).write_text(json.dumps(job_record(SynthConfig(**SMALL))))
+    with pytest.raises(MrbenchError, match="differing: seed"):
+        generate(SynthConfig(**{**SMALL, "seed": 4}), out, progress=False, resume=True)
+    generate(SynthConfig(**SMALL), out, progress=False, resume=True)
+    assert tree_digest(out) == reference and not any(p.exists() for p in staging_paths(out))

@@ -30,7 +30,6 @@ import json
 import math
 import os
 import re
-import shutil
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -48,22 +47,18 @@ from mrbench.data.schema import (
     require_plain_names,
     write_annotations,
 )
-from mrbench.errors import MrbenchError, ValidationError, os_error_text
+from mrbench.errors import MrbenchError, ValidationError
 from mrbench.io import (
     MAX_CLIP_LEN,
     MAX_CLIPS,
     MAX_FEATURE_DIM,
     MIN_CLIP_LEN,
     atomic_write_bytes,
-    atomic_write_text,
     check_allocation,
     check_output_dir,
     finite_number,
-    folder_lock,
-    read_text,
-    recover_swap,
     refuse_overwrite,
-    staged_folder,
+    staged_output,
 )
 
 GENERATOR_VERSION = 1
@@ -73,7 +68,8 @@ VIDEO_TYPES = ("slowfast_features", "clip_features")
 #: named dimension presets: (slowfast, clip, text)
 DIM_PRESETS = {"default": (256, 128, 128), "qvh": (2304, 512, 512)}
 TRUTH_FILE = "truth.parquet"
-#: present while a run is in progress (its settings); removed once ``dataset.json`` is written
+#: the settings record of a run in progress (in its staging folder; earlier versions wrote it in
+#: ``--out`` itself, where ``--resume`` still finds it)
 JOB_FILE = ".synth-job.json"
 #: Queries per dataset and places per world: far beyond any real dataset, small enough to plan.
 MAX_QUERIES = 10_000_000
@@ -719,53 +715,22 @@ def job_record(config: SynthConfig) -> dict:
     return json.loads(json.dumps({"generator_version": GENERATOR_VERSION, "config": settings}))
 
 
-def _prepare_out(out: Path, job: dict, force: bool, resume: bool) -> str:
-    """What to do with ``out``: "fresh", "replace" (--force), "resume" or "done" (--resume on
-    a complete dataset of the same settings); errors when ``out`` cannot be written."""
-    if out.exists() and not out.is_dir():
-        raise MrbenchError(f"{out} exists and is not a directory")
-    if not (out.is_dir() and any(out.iterdir())):
-        return "fresh"
-    complete = (out / DATASET_FILE).is_file()
-    interrupted = not complete and (out / JOB_FILE).is_file()
-    info = None
-    if complete:
-        try:
-            info = DatasetDir(out).info()
-        except MrbenchError:
-            info = None
-    synthetic = interrupted or (info is not None and info.kind == "synthetic")
-    flag = "--resume" if resume else "--force" if force else None
-    if flag is None:
-        if interrupted:
-            raise MrbenchError(f"{out} holds an interrupted mrbench synth run: --resume finishes it "
-                               "(with the same options), --force starts over")
-        raise MrbenchError(f"{out} exists and is not empty (use --force to replace a synthetic dataset)")
-    if not synthetic:
-        raise MrbenchError(f"{flag} works only on a synthetic dataset directory; {out} is not one")
-    if not resume:
-        return "replace"
-    previous = ({"generator_version": info.extra.get("generator_version"), "config": info.extra.get("config")}
-                if info is not None else _read_job(out / JOB_FILE))
-    if previous != job:
-        changed = sorted(k for k in set(job["config"]) | set(previous.get("config") or {})
-                         if job["config"].get(k) != (previous.get("config") or {}).get(k))
-        if previous.get("generator_version") != job["generator_version"]:
-            changed.insert(0, "generator_version")
-        raise MrbenchError(f"{out} was made with other settings (differing: {', '.join(changed)}); "
-                           "rerun with those, or --force to start over")
-    return "done" if complete else "resume"
-
-
-def _read_job(path: Path) -> dict:
-    """The settings an interrupted run recorded in its job file."""
+def _recorded_job(out: Path) -> dict | None:
+    """The job record of the complete synthetic dataset at ``out`` (None when it is not one)."""
+    if not (out / DATASET_FILE).is_file():
+        return None
     try:
-        job = json.loads(read_text(path, what="job file"))
-    except (ValueError, RecursionError) as exc:
-        raise ValidationError(f"invalid JSON ({exc}); --force starts over"[:200], file=path) from None
-    if not isinstance(job, dict) or not isinstance(job.get("config"), dict):
-        raise ValidationError("not a job record; --force starts over", file=path)
-    return job
+        info = DatasetDir(out).info()
+    except MrbenchError:
+        return None
+    if info.kind != "synthetic":
+        return None
+    return {"generator_version": info.extra.get("generator_version"), "config": info.extra.get("config")}
+
+
+def _has_features(folder: Path) -> bool:
+    """Whether an interrupted run in ``folder`` wrote feature files (worth resuming)."""
+    return any((folder / "features").glob("*/*.npz"))
 
 
 def _written(store: FeatureStore, video: PlannedVideo) -> bool:
@@ -781,9 +746,9 @@ def generate(
     """Write the dataset of ``config`` to the directory ``out`` and return its path.
 
     Features are rendered and written one batch of ``config.batch_size`` videos at a time, so
-    memory stays bounded whatever the size; ``dataset.json`` is written last. ``force``
-    replaces a synthetic dataset (complete or interrupted): the new one is built beside it and
-    swapped in only when complete, so a kill at any moment leaves the old or the new one whole.
+    memory stays bounded whatever the size. The dataset is built beside ``out`` and swapped in
+    when complete (:func:`mrbench.io.staged_output`), so a kill at any moment leaves the old or
+    the new one whole. ``force`` replaces a synthetic dataset (complete or interrupted).
     ``resume`` finishes an interrupted run of the same settings, writing only the videos it
     lacks (the bytes equal an uninterrupted run's, since every video is rendered from its own
     seed). The folder is locked while written (a second writer gets an error naming the first).
@@ -793,47 +758,32 @@ def generate(
     refuse_overwrite(out, config.annotations, "--out")
     check_output_dir(out, "--out")
     job = job_record(config)
-    with folder_lock(out):
-        recover_swap(out)
-        action = _prepare_out(out, job, force, resume)
-        if action == "replace":  # built beside, swapped in when complete: a kill keeps the old one
-            with staged_folder(out) as staging:
-                _write(config, staging, job, "fresh", progress)
-        elif action != "done":
-            started = out.exists()
-            try:
-                _write(config, out, job, action, progress)
-            except (MrbenchError, OSError) as exc:
-                reason = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
-                if not (out / JOB_FILE).is_file():  # nothing --resume could use
-                    if not started:
-                        shutil.rmtree(out, ignore_errors=True)
-                    raise
-                raise MrbenchError(f"{reason} ({out} holds the interrupted run: --resume finishes it, "
-                                   "--force starts over)") from None
-    return out
-
-
-def _write(config: SynthConfig, out: Path, job: dict, action: str, progress: bool) -> None:
-    """Write (``action`` "fresh") or finish ("resume") the dataset in ``out``."""
-    from tqdm import tqdm
-
     world, videos = plan(config)
-    d_sf, d_clip, d_text = config.feature_dims()
+    d_sf, d_clip, _ = config.feature_dims()
     longest = max((v.n_clips for v in videos), default=1)
     check_allocation((2 * min(config.batch_size, len(videos)), longest, d_sf + d_clip), 4,
                      "a batch of rendered videos", field="duration" if config.annotations else "n_clips")
-    out.mkdir(parents=True, exist_ok=True)
+    with staged_output(out, job, recorded=_recorded_job, resume=resume, replace=force, record=JOB_FILE,
+                       resumable=_has_features, legacy=[out], what="synthetic dataset") as run:
+        if not run.done:
+            _write(config, world, videos, run.folder, job, run.resumed, progress)
+    return out
+
+
+def _write(config: SynthConfig, world: World, videos: list[PlannedVideo], out: Path, job: dict, resumed: bool,
+           progress: bool) -> None:
+    """Write the planned dataset into ``out``, or (``resumed``) only the videos it lacks."""
+    from tqdm import tqdm
+
+    d_sf, d_clip, d_text = config.feature_dims()
     directory = DatasetDir(out)
     store = FeatureStore(directory.features_root)
     todo = videos
-    if action == "resume":
+    if resumed:
         for folder in (store.root / t for t in (*VIDEO_TYPES, TEXT_TYPE)):
             for stray in folder.glob(".*.tmp"):  # left by a killed writer
                 stray.unlink()
         todo = [video for video in videos if not _written(store, video)]
-    else:
-        atomic_write_text(out / JOB_FILE, json.dumps(job, indent=2, sort_keys=True) + "\n")
     split_files = dict(load_annotation_splits(config)) if config.annotations else {}
     splits = list(split_files) or list(SPLITS)
     by_split: dict[str, list[Query]] = {s: [] for s in splits}
@@ -894,4 +844,3 @@ def _write(config: SynthConfig, out: Path, job: dict, action: str, progress: boo
         },
     )
     directory.write_info(info)
-    (out / JOB_FILE).unlink()
