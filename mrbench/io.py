@@ -703,3 +703,14 @@ def _prepare_staged(target: Path, staging: Path, settings: Mapping[str, Any],
         if folder != target:
             shutil.rmtree(folder)
     return StagedRun(target, staging)
+
+
+def jsonl_text(records: Iterable[Any]) -> str:
+    """JSON Lines text: one ``json.dumps`` object per line (default separators ``", "`` and
+    ``": "``, ASCII escapes), each line ending in a newline."""
+    return "".join(json.dumps(record) + "\n" for record in records)
+
+
+def write_jsonl(path: str | os.PathLike[str], records: Iterable[Any]) -> None:
+    """Write ``records`` as JSON Lines (:func:`jsonl_text`) to ``path`` atomically."""
+    atomic_write_text(path, jsonl_text(records))
