@@ -77,6 +77,14 @@ which 1 is used, sentence and moment encoders of 1 layer, loss weights 10 / 1 / 
 saliency weight 4, lr 2e-4, 200 epochs, 1-s clips, no length cap; ``tiny``: the base tiny model
 (1 T2V / 1 encoder / 2 decoder layers, hidden 64) with 8 dummies (1 layer) and 5 prototypes.
 
+With TD-DETR's strategies (``--with tddetr``, ``model.temporal = "tdem"``): a TDEM in every
+correlation-guided T2V layer replaces the clips on the residual path, ``h = TDEM(v, words) +
+Dropout(out_proj(attention))``; TDEM's own attention reads the projected words only (the
+dummies draw attention mass in CG-DETR's softmax but carry no values), under the same padding
+and head-major mask; the saliency token's keyless pass has none. VSDC synthesizes the training
+batch before the dummies, so the real-negative test compares the query's ``video_id`` (a
+synthesized sample carries its target query's).
+
 Numerical guard: ``-log(1 - e_neg)`` uses ``e_neg`` clamped to ``1 - 1e-6`` (the release gives
 ``inf`` when a clip's attention goes entirely to the words).
 
@@ -93,7 +101,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reference_models import ModelInfo, register_model
+from reference_models import ModelInfo, register_model, temporal_modules
 from reference_models.core.config import Config
 from reference_models.core.detr_blocks import use_drop_path
 from reference_models.core.layers import (
@@ -125,10 +133,15 @@ AUX_DROPOUT = 0.1
 
 
 class CorrelationT2VLayer(nn.Module):
-    """CG-DETR's text-to-video layer (module docstring, step 3)."""
+    """CG-DETR's text-to-video layer (module docstring, step 3), with an optional ``temporal``
+    module (e.g. TDEM, ``--with tddetr``) on the clips' residual path, which attends to the words
+    (``temporal_uses_pos``: it also gets the clip positions)."""
 
-    def __init__(self, d_model: int, nhead: int, dim_ff: int, dropout: float = 0.1, activation: str = "prelu") -> None:
+    def __init__(self, d_model: int, nhead: int, dim_ff: int, dropout: float = 0.1, activation: str = "prelu",
+                 temporal: nn.Module | None = None, temporal_uses_pos: bool = False) -> None:
         super().__init__()
+        self.temporal = temporal
+        self.temporal_uses_pos = temporal_uses_pos
         self.nhead = nhead
         self.attn_dropout = dropout
         self.out_proj = nn.Linear(d_model, d_model)
@@ -144,11 +157,13 @@ class CorrelationT2VLayer(nn.Module):
         return self.norm2(h + self.dropout2(self.ffn(self.norm1(h))))
 
     def forward(
-        self, video: torch.Tensor, pos: torch.Tensor, keys: torch.Tensor, key_pos: torch.Tensor,
-        key_mask: torch.Tensor, n_dummies: int, attn_mask: torch.Tensor | None = None,
+        self, video: torch.Tensor, video_mask: torch.Tensor, pos: torch.Tensor, keys: torch.Tensor,
+        key_pos: torch.Tensor, key_mask: torch.Tensor, n_dummies: int, attn_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Updated clips ``[B, L, d]`` and the head-averaged attention ``[B, L, K]``; ``attn_mask``
-        ``[B * nhead, L, K]`` (True = blocked) is read batch-major (``b * nhead + h``)."""
+        ``[B * nhead, L, K]`` (True = blocked) is read batch-major (``b * nhead + h``). The
+        temporal module, if any, replaces the clips on the residual path: ``h =
+        temporal(clips, words) + Dropout(attention)``."""
         b, n, d = video.shape
         k_len = keys.shape[1]
         h = self.nhead
@@ -162,11 +177,17 @@ class CorrelationT2VLayer(nn.Module):
         weights = logits.softmax(-1)
         dropped = F.dropout(weights, self.attn_dropout, self.training)
         out = (dropped[..., n_dummies:] @ v).transpose(1, 2).reshape(b, n, d)
-        return self._finish(video, self.out_proj(out)), weights.mean(1)
+        residual = video
+        if self.temporal is not None:
+            residual = self.temporal(video, video_mask, keys[:, n_dummies:], key_mask[:, n_dummies:],
+                                     pos=pos if self.temporal_uses_pos else None,
+                                     attn_mask=None if attn_mask is None else attn_mask[..., n_dummies:])
+        return self._finish(residual, self.out_proj(out)), weights.mean(1)
 
     def forward_empty(self, token: torch.Tensor) -> torch.Tensor:
         """The release's pass of the saliency token ``[B, 1, d]`` with no keys: the attention
-        output is ``out_proj`` of zeros (its bias)."""
+        output is ``out_proj`` of zeros (its bias). The temporal module stays out: one token has
+        no temporal differences and there are no words to attend to."""
         return self._finish(token, self.out_proj(torch.zeros_like(token)))
 
 
@@ -206,8 +227,10 @@ class CGDETR(nn.Module):
         self.moment_pos = nn.Parameter(torch.randn(d))
         self.moment_encoder = nn.ModuleList(
             EncoderLayer(d, m.nheads, m.dim_ff, m.dropout, m.activation) for _ in range(m.moment_layers))
+        temporal = temporal_modules(m.temporal, m, m.t2v_layers) if m.temporal else [None] * m.t2v_layers
         self.t2v = nn.ModuleList(
-            CorrelationT2VLayer(d, m.nheads, m.dim_ff, m.dropout, m.activation) for _ in range(m.t2v_layers))
+            CorrelationT2VLayer(d, m.nheads, m.dim_ff, m.dropout, m.activation, temporal[i], m.temporal_uses_pos)
+            for i in range(m.t2v_layers))
         self.encoder = nn.ModuleList(
             EncoderLayer(d, m.nheads, m.dim_ff, m.dropout, m.activation) for _ in range(m.enc_layers))
         self.decoder = AnchorDecoder(d, m.nheads, m.dim_ff, m.dec_layers, m.dropout, m.activation)
@@ -244,7 +267,7 @@ class CGDETR(nn.Module):
         x = video
         total = None
         for layer in self.t2v:
-            x, attn = layer(x, pos, keys, key_pos, key_mask, self.n_dummies, attn_mask)
+            x, attn = layer(x, video_mask, pos, keys, key_pos, key_mask, self.n_dummies, attn_mask)
             total = attn if total is None else total + attn
         attn = total / len(self.t2v)
         valid = video_mask.to(video.dtype)

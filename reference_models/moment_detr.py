@@ -42,6 +42,13 @@ Release pitfalls (competitors.md §8) and what mrbench does:
 * model selection on the test split (Charades): mrbench's ``charades_sta`` preset selects on a
   ``val`` split carved from train and trains on the rest (as for every model);
 * CG-DETR / BAM-DETR-only pitfalls: not applicable.
+
+With TD-DETR's strategies (``--with tddetr``, ``model.temporal = "tdem"``): Moment-DETR has no
+separate text-to-video layer; its joint encoder layers are where the clips read the text, so
+each of them (:class:`JointEncoderLayer`, ``enc_layers`` TDEMs sharing one start token) puts a
+TDEM on the video part of its residual path: ``[v ; t] <- LN([TDEM(v, t) ; t] + Dropout(SA([v ;
+t])))``, TDEM differencing the layer's clip tokens (``+ sine`` with ``model.temporal_uses_pos``)
+and attending to the layer's current word tokens. VSDC synthesizes the training batches.
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from reference_models import ModelInfo, register_model
+from reference_models import ModelInfo, register_model, temporal_modules
 from reference_models.core.config import Config
 from reference_models.core.detr_blocks import DETRDecoder
 from reference_models.core.layers import MLP, EncoderLayer, InputProjection
@@ -68,6 +75,30 @@ from reference_models.core.release import (
 from reference_models.core.span import cxw_to_xx
 
 
+class JointEncoderLayer(EncoderLayer):
+    """The post-norm self-attention layer over ``[v ; t]`` (:class:`EncoderLayer`) with an
+    optional ``temporal`` module that replaces the video part of the residual path (module
+    docstring; ``temporal_uses_pos`` also passes it the clip positions)."""
+
+    def __init__(self, d_model: int, nhead: int, dim_ff: int, dropout: float = 0.1, activation: str = "relu",
+                 temporal: nn.Module | None = None, temporal_uses_pos: bool = False) -> None:
+        super().__init__(d_model, nhead, dim_ff, dropout, activation)
+        self.temporal = temporal
+        self.temporal_uses_pos = temporal_uses_pos
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, length: int) -> torch.Tensor:
+        """``x [B, L + T, d]`` with the ``length`` clips first; ``mask`` True at valid tokens."""
+        q = x + pos
+        attn = self.self_attn(q, q, x, key_padding_mask=~mask, need_weights=False)[0]
+        residual = x
+        if self.temporal is not None:
+            clips = self.temporal(x[:, :length], mask[:, :length], x[:, length:], mask[:, length:],
+                                  pos=pos[:, :length] if self.temporal_uses_pos else None)
+            residual = torch.cat([clips, x[:, length:]], dim=1)
+        x = self.norm1(residual + self.dropout1(attn))
+        return self.norm2(x + self.dropout2(self.ffn(x)))
+
+
 class MomentDETR(nn.Module):
     """Moment-DETR on the shared core (module docstring). ``forward(batch) -> outputs``;
     ``criterion(outputs, batch) -> losses``; ``decode(outputs) -> scores, spans, saliency``."""
@@ -79,8 +110,10 @@ class MomentDETR(nn.Module):
         self.hidden = d
         self.input_video = InputProjection(m.video_dim, d, m.input_layers, m.input_dropout)
         self.input_text = InputProjection(m.text_dim, d, m.input_layers, m.input_dropout)
+        temporal = temporal_modules(m.temporal, m, m.enc_layers) if m.temporal else [None] * m.enc_layers
         self.encoder = nn.ModuleList(
-            EncoderLayer(d, m.nheads, m.dim_ff, m.dropout, m.activation) for _ in range(m.enc_layers)
+            JointEncoderLayer(d, m.nheads, m.dim_ff, m.dropout, m.activation, temporal[i], m.temporal_uses_pos)
+            for i in range(m.enc_layers)
         )
         self.decoder = DETRDecoder(d, m.nheads, m.dim_ff, m.dec_layers, m.dropout, m.activation)
         for module in (self.encoder, self.decoder):
@@ -111,7 +144,7 @@ class MomentDETR(nn.Module):
         seq_mask = torch.cat([video_mask, text_mask], dim=1)
         seq_pos = torch.cat([pos, torch.zeros_like(text)], dim=1)
         for layer in self.encoder:
-            seq = layer(seq, seq_mask, seq_pos)
+            seq = layer(seq, seq_mask, seq_pos, length)
         hidden = self.decoder(seq, seq_mask, seq_pos, self.queries.weight)
         return {
             "all_logits": self.class_head(hidden),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -143,13 +143,16 @@ def write_predictions(records: list[dict], out: str | os.PathLike[str]) -> None:
 def predict(
     checkpoint: str | os.PathLike[str], data: str | os.PathLike[str], split: str, out: str | os.PathLike[str],
     variant: str | os.PathLike[str] | None = None, device: str | None = None, batch_size: int | None = None,
-    overrides: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None, on_config: Callable[[Config], None] | None = None,
 ) -> list[Path]:
     """Predict ``split`` of ``data`` (or of the masked ``variant`` directory; a directory of
     ``seed*/`` variants gives one file per seed, ``<out stem>.seed<k>.jsonl``) with an mrbench or
-    a release checkpoint (``overrides`` change its config); returns the files."""
+    a release checkpoint (``overrides`` change its config); returns the files. ``on_config`` gets
+    the checkpoint's config (model, strategies) once it is loaded."""
     torch_device = resolve_device(device)
     model, config = load_checkpoint(checkpoint, torch_device, overrides)
+    if on_config is not None:
+        on_config(config)
     autocast = amp_dtype(config.train.amp, torch_device)
     targets: list[tuple[Path, Path]] = []
     out = Path(out)

@@ -1,17 +1,23 @@
 """TD-DETR (Zhou, Wei et al., ICCV 2025): QD-DETR + TDEM in every text-to-video layer + VSDC.
 
+TD-DETR's two ideas are also a strategy that any model takes (``--with tddetr``;
+:data:`STRATEGY`, registered as ``"tddetr"``): TDEM in the model's text-to-video layers and VSDC
+as its training batch augmentation, with the settings of :data:`STRATEGY_SETTINGS`. The model
+``tddetr`` is QD-DETR with that strategy (``qd_detr --with tddetr`` resolves to it) plus TD-DETR's
+own depths, losses and schedule (:data:`PRESETS`).
+
 * **TDEM** (:mod:`reference_models.core.tdem`): registered as the temporal module ``"tdem"``;
   every text-to-video layer gets one, all sharing a single learnable start token (as the
   original's ``video_embed``), blend ``model.beta`` (0.7). The dataset presets difference the
   tokens + position encoding, as the release (``model.temporal_uses_pos``); the tiny preset
   differences the tokens alone (the paper's description).
-* **VSDC** (:mod:`reference_models.core.vsdc`): the model's training batch augmentation
-  (``model.batch_augment(dataset, config)``, which the trainer calls). The dataset presets use the
-  release's composition (``vsdc.slots``): an epoch is 2N slots, each query once as itself and
-  once as an anchor, drawn in random batches of 32 slots (about 16 originals + 16 independent
-  anchors, each anchor giving two synthesized samples: about 48 samples per step, N / 16 steps
-  per epoch); partners are chosen among the step's anchors; off QVHighlights the release's 0.9
-  near-duplicate filter is on (``vsdc.exclude_above``).
+* **VSDC** (:mod:`reference_models.core.vsdc`): the training batch augmentation
+  (:func:`vsdc_augment`; the trainer takes it from the strategy, and ``TDDETR.batch_augment``
+  gives the same). The dataset presets use the release's composition (``vsdc.slots``): an epoch
+  is 2N slots, each query once as itself and once as an anchor, drawn in random batches of 32
+  slots (about 16 originals + 16 independent anchors, each anchor giving two synthesized samples:
+  about 48 samples per step, N / 16 steps per epoch); partners are chosen among the step's
+  anchors; off QVHighlights the release's 0.9 near-duplicate filter is on (``vsdc.exclude_above``).
 
 Presets (tddetr.md §1.5; the base presets are :data:`reference_models.core.config.PRESETS`):
 
@@ -38,7 +44,13 @@ import os
 
 from torch import nn
 
-from reference_models import ModelInfo, register_model, register_temporal
+from reference_models import (
+    ModelInfo,
+    Strategy,
+    register_model,
+    register_strategy,
+    register_temporal,
+)
 from reference_models.core.config import Config, ModelConfig
 from reference_models.core.release import (
     DETR_RULES,
@@ -63,40 +75,51 @@ def tdem_layers(config: ModelConfig, n_layers: int) -> list[nn.Module]:
             for _ in range(n_layers)]
 
 
+def vsdc_augment(dataset: object, config: Config) -> VSDC:
+    """VSDC over the dataset's feature sources, seeded from ``train.seed`` and the rank."""
+    rank = int(os.environ.get("RANK", "0"))
+    return VSDC(dataset.source_slices, tef=config.data.tef, config=config.vsdc,
+                seed=config.train.seed * 1_000_003 + rank)
+
+
 class TDDETR(QDDETR):
     """QD-DETR whose text-to-video layers carry TDEM (``model.temporal = "tdem"``) and whose
     training batches pass through VSDC."""
 
     def batch_augment(self, dataset: object, config: Config) -> VSDC:
-        """VSDC over the dataset's feature sources, seeded from ``train.seed`` and the rank."""
-        rank = int(os.environ.get("RANK", "0"))
-        return VSDC(dataset.source_slices, tef=config.data.tef, config=config.vsdc,
-                    seed=config.train.seed * 1_000_003 + rank)
+        """:func:`vsdc_augment` (the strategy's augmentation)."""
+        return vsdc_augment(dataset, config)
 
 
-# the release: TDEM on x + pos; 32-slot batches of the doubled epoch (about 16 originals + 16
-# independent anchors, each anchor giving a pair: about 48 samples per step)
-_COMMON = {"model.temporal": "tdem", "model.temporal_uses_pos": True, "train.batch_size": 32, "vsdc.slots": True}
+#: what the strategy brings to any model, per preset: TDEM (the release's, on x + pos, in the
+#: dataset presets) and VSDC with the release's composition, 32-slot batches of the doubled epoch
+#: (about 16 originals + 16 independent anchors, each anchor giving a pair: about 48 samples per
+#: step); tiny: TDEM on x, batches of 8, half of them anchors (a 1:1 mix of originals and
+#: synthesized samples)
+_TDEM_VSDC = {"model.temporal": "tdem", "model.temporal_uses_pos": True, "train.batch_size": 32, "vsdc.slots": True}
+STRATEGY_SETTINGS = {
+    "qvhighlights": {**_TDEM_VSDC},
+    "charades_sta": {**_TDEM_VSDC, "vsdc.exclude_above": 0.9},  # the release's filter off QVHighlights
+    "tiny": {"model.temporal": "tdem", "train.batch_size": 8, "vsdc.anchor_fraction": 0.5,
+             "vsdc.keep_originals": False},
+}
+STRATEGY = register_strategy("tddetr", Strategy(base="qd_detr", presets=STRATEGY_SETTINGS, augment=vsdc_augment))
 
+#: TD-DETR's own settings on top of the strategy (its depths, losses and schedule)
 PRESETS = {
     "qvhighlights": {
-        **_COMMON,
         "model.t2v_layers": 4, "model.enc_layers": 4, "model.dec_layers": 4,
         "train.epochs": 200, "train.lr": 1e-4, "train.lr_drop": 80,
         "loss.span": 1.0, "loss.giou": 10.0, "loss.label": 4.0, "loss.saliency": 1.0,
         "loss.cost_span": 1.0, "loss.cost_giou": 10.0, "loss.cost_class": 4.0,
     },
     "charades_sta": {
-        **_COMMON,
         "model.t2v_layers": 3, "model.enc_layers": 3, "model.dec_layers": 3,
         "train.epochs": 100, "train.lr": 2e-4, "train.lr_drop": 400,
         "loss.span": 10.0, "loss.giou": 1.0, "loss.label": 4.0, "loss.saliency": 4.0,
         "loss.cost_span": 10.0, "loss.cost_giou": 1.0, "loss.cost_class": 4.0,
-        "vsdc.exclude_above": 0.9,  # the release's near-duplicate filter off QVHighlights
     },
-    # half the batch as anchors (a 1:1 mix of originals and synthesized samples); TDEM on x
-    "tiny": {"model.temporal": "tdem", "train.batch_size": 8, "train.epochs": 2,
-             "vsdc.anchor_fraction": 0.5, "vsdc.keep_originals": False},
+    "tiny": {"train.epochs": 2},
 }
 
 

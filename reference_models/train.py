@@ -1,19 +1,24 @@
 """The trainer shared by every reference model.
 
-* AdamW (``lr``, ``weight_decay``) on all parameters, StepLR (x ``lr_gamma`` every ``lr_drop``
-  epochs), gradient clipping at ``grad_clip`` (max norm), ``train.amp`` (``off``: fp32 with TF32
+* AdamW (``lr``, ``weight_decay``) on all parameters (or on the model's
+  ``optimizer_groups(weight_decay)``, e.g. SnAG's no-decay groups), StepLR (x ``lr_gamma`` every
+  ``lr_drop`` epochs; with ``warmup_epochs`` a per-step linear warm-up first), an optional weight
+  EMA (``train.ema``: evaluated and saved as best), gradient clipping at ``grad_clip`` (max norm), ``train.amp`` (``off``: fp32 with TF32
   matmuls on CUDA, the dataset presets' default; ``auto``/``bf16``: bf16 autocast on CUDA; ``fp16``
   with a gradient scaler), optional ``torch.compile``.
 * The training and selection splits must not share a query or a video (``train.allow_split_overlap``
   accepts it and flags the run: ``split_overlap`` in its best record, ``best.pt`` and log).
 * Epoch order: a permutation from ``(seed, epoch)``; a global batch of ``batch_size`` queries is
   split into contiguous per-rank parts under DDP (``torchrun``; NCCL on CUDA, gloo on CPU). Label
-  sampling uses a generator seeded by ``(seed, epoch, rank)``; dropout uses the global RNG.
+  sampling uses a generator seeded by ``(seed, epoch, rank)``; dropout uses the global RNG. With
+  ``train.queries_per_video`` a batch is ``batch_size`` groups of up to that many queries of one
+  video (SnAG's video-centric batches, :func:`~reference_models.core.data.video_batches`).
 * Data: per-query loading through a ``DataLoader`` or, with ``device_resident``, the whole split
   held on the device (:class:`~reference_models.core.data.ResidentSplit`).
 * ``batch_augment(batch) -> batch`` runs on each training batch on the device before the
   forward pass (TD-DETR's VSDC plugs in here); a model may provide one via
-  ``model.batch_augment(dataset, config)``.
+  ``model.batch_augment(dataset, config)``, else the run's strategies do
+  (:func:`reference_models.strategy_augment`, e.g. VSDC for ``--with tddetr``).
 * After every ``eval_every`` epochs rank 0 predicts ``eval_split`` and scores it in-process with
   ``mrbench.scoring.score``; the best ``select_metric`` gives ``best.pt`` (never the test split
   unless named explicitly). ``last.pt`` is written atomically every epoch with the optimizer,
@@ -23,6 +28,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
@@ -39,9 +45,9 @@ import torch.distributed as dist
 
 from mrbench.errors import MrbenchError
 from mrbench.io import atomic_write_bytes, atomic_write_text
-from reference_models import build_model
+from reference_models import build_model, strategy_augment, with_strategies
 from reference_models.core.config import SECTIONS, Config
-from reference_models.core.data import MomentDataset, ResidentSplit, collate, move, sample_labels
+from reference_models.core.data import MomentDataset, ResidentSplit, collate, move, sample_labels, video_batches
 from reference_models.core.vsdc import ANCHOR_KEY
 from reference_models.predict import amp_dtype, autocast_context, predict_split, resolve_device
 
@@ -97,7 +103,7 @@ def _resume_conflicts(saved: Config, current: Config) -> list[str]:
     """``section.key`` names whose values differ between a checkpoint's config and this run's,
     apart from :data:`RESUMABLE` (a resumed run must continue the same training)."""
     def flat(config: Config) -> dict[str, Any]:
-        out = {"model_name": config.model_name}
+        out = {"model_name": config.model_name, "strategies": config.strategies}
         for section in SECTIONS:
             out.update({f"{section}.{k}": v for k, v in getattr(config, section).__dict__.items()})
         return out
@@ -181,10 +187,16 @@ class Trainer:
             self.forward = torch.compile(self.forward)
         if batch_augment is None and hasattr(self.model, "batch_augment"):
             batch_augment = self.model.batch_augment(self.train_set, self.config)
+        elif batch_augment is None:
+            batch_augment = strategy_augment(self.train_set, self.config)
         self.batch_augment = batch_augment
         fast = {"fused": True} if self.device.type == "cuda" else {"foreach": True}
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay, **fast)
-        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=t.lr_drop, gamma=t.lr_gamma)
+        groups = (self.model.optimizer_groups(t.weight_decay) if hasattr(self.model, "optimizer_groups")
+                  else self.model.parameters())
+        self.optimizer = torch.optim.AdamW(groups, lr=t.lr, weight_decay=t.weight_decay, **fast)
+        self.scheduler = self._scheduler()
+        # weight EMA (train.ema): evaluation, best.pt and predictions use the averaged copy
+        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False) if t.ema > 0 else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast == torch.float16)
         self.start_epoch = 0
         self.best: dict[str, Any] = {}
@@ -222,6 +234,27 @@ class Trainer:
         queries = len(self.train_set) + (len(self.eval_set) if self.eval_set else 0)
         return queries * clips * self.train_set.video_dim * 4
 
+    def _scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:
+        """StepLR per epoch; with ``warmup_epochs``, per step: a linear ramp from 0 over the
+        warm-up's steps (the release's ``LinearWarmupMultiStepLR``), then x ``lr_gamma`` every
+        ``lr_drop`` epochs."""
+        t = self.config.train
+        if t.warmup_epochs <= 0:
+            return torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=t.lr_drop, gamma=t.lr_gamma)
+        steps = max(1, len(self._epoch_indices(0)[0]))
+        warm = t.warmup_epochs * steps
+
+        def factor(step: int) -> float:
+            ramp = min(1.0, step / (warm - 1)) if warm > 1 else 1.0
+            return ramp * t.lr_gamma ** (max(0, step - warm) // (steps * t.lr_drop))
+
+        return torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """The weights that are evaluated and saved as best: the EMA copy when there is one."""
+        return self.ema if self.ema is not None else self.module
+
     # ------------------------------------------------------------------------------------------
     def _state(self, epoch: int) -> dict[str, Any]:
         state = {
@@ -236,6 +269,10 @@ class Trainer:
         }
         if hasattr(self.batch_augment, "state_dict"):
             state["augment"] = self.batch_augment.state_dict()
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
+        if hasattr(self.module, "train_state"):  # e.g. SnAG's loss normaliser
+            state["model_train_state"] = self.module.train_state()
         return state
 
     def _resume(self) -> None:
@@ -243,7 +280,10 @@ class Trainer:
         if not path.is_file():
             raise MrbenchError(f"--resume: {path} does not exist")
         state = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=False)
-        differing = _resume_conflicts(Config.from_dict(state["config"]), self.config)
+        saved = Config.from_dict(state["config"])
+        if "strategies" not in state["config"]:  # written before runs recorded them: the model's own
+            saved.strategies = list(with_strategies(saved.model_name)[1])
+        differing = _resume_conflicts(saved, self.config)
         if differing:
             raise MrbenchError(f"--resume: {path} was trained with other settings (differing: "
                                f"{', '.join(differing)}); only {', '.join(sorted(RESUMABLE))} may change")
@@ -253,20 +293,35 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         if "augment" in state and hasattr(self.batch_augment, "load_state_dict"):
             self.batch_augment.load_state_dict(state["augment"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        if "model_train_state" in state:
+            self.module.load_train_state(state["model_train_state"])
         self.start_epoch = int(state["epoch"]) + 1
         self.best = dict(state["best"])
         _set_rng_state(state["rng"], self.device)
 
-    def _batches(self, epoch: int) -> tuple[list[torch.Tensor], Any, list[torch.Tensor] | None]:
-        """This epoch's row indices, batches and, for an augmentation with ``slots`` (VSDC's
+    def _epoch_indices(self, epoch: int) -> tuple[list[torch.Tensor], list[torch.Tensor] | None]:
+        """This epoch's row indices per batch and, for an augmentation with ``slots`` (VSDC's
         release composition), which rows were drawn as anchor slots: the epoch is then ``2N``
-        slots, slot ``i < N`` = query ``i`` as an anchor, slot ``N + i`` = query ``i`` as is."""
+        slots, slot ``i < N`` = query ``i`` as an anchor, slot ``N + i`` = query ``i`` as is.
+        With ``train.queries_per_video``: video-centric batches (:func:`video_batches`)."""
         t = self.config.train
         n = len(self.train_set)
         slots = bool(getattr(self.batch_augment, "slots", False))
+        if t.queries_per_video > 0:
+            if slots:
+                raise MrbenchError("train.queries_per_video (video-centric batches) cannot be combined with vsdc.slots")
+            videos = [self.train_set.video_ids[r.vid] for r in self.train_set.records]
+            return video_batches(videos, t.queries_per_video, t.batch_size, t.seed, epoch, self.rank, self.world), None
         indices = epoch_batches(2 * n if slots else n, t.batch_size, t.seed, epoch, self.rank, self.world)
         anchors = [i < n for i in indices] if slots else None
-        indices = [i % n for i in indices]
+        return [i % n for i in indices], anchors
+
+    def _batches(self, epoch: int) -> tuple[list[torch.Tensor], Any, list[torch.Tensor] | None]:
+        """This epoch's row indices, batches and anchor rows (:meth:`_epoch_indices`)."""
+        t = self.config.train
+        indices, anchors = self._epoch_indices(epoch)
         if self.train_resident is not None:
             return indices, (self.train_resident.batch(i) for i in indices), anchors
         loader = torch.utils.data.DataLoader(
@@ -305,6 +360,12 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            if t.warmup_epochs > 0:
+                self.scheduler.step()
+            if self.ema is not None:
+                with torch.no_grad():
+                    for p, averaged in zip(self.model.parameters(), self.ema.parameters(), strict=True):
+                        averaged.lerp_(p.detach(), 1.0 - t.ema)
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + value.detach().float()
             if progress is not None:
@@ -330,7 +391,7 @@ class Trainer:
         assert self.eval_set is not None
         t = self.config.train
         records = predict_split(
-            self.module, self.eval_set, self.device, t.eval_batch_size, self.autocast, t.nms_thresh,
+            self.eval_model, self.eval_set, self.device, t.eval_batch_size, self.autocast, t.nms_thresh,
             self.eval_resident, span_scale=t.span_scale, widen_short=t.widen_short,
         )
         report = score(records, gt=self.eval_set.dir.annotation_path(self.eval_set.split), clip_len=self.eval_set.clip_len)
@@ -349,7 +410,8 @@ class Trainer:
                 torch.cuda.synchronize(self.device)
             seconds = time.perf_counter() - start
             lr = self.optimizer.param_groups[0]["lr"]
-            self.scheduler.step()
+            if t.warmup_epochs <= 0:
+                self.scheduler.step()
             entry: dict[str, Any] = {
                 "epoch": epoch, "lr": lr, "train": losses, "epoch_s": round(seconds, 3),
                 "samples_per_s": round(self.last_samples / max(seconds, 1e-9), 1),
@@ -381,7 +443,8 @@ class Trainer:
                 state = self._state(epoch)
                 _save(state, self.out / "last.pt")
                 if improved:
-                    _save({"config": state["config"], "model": state["model"], "epoch": epoch, "best": self.best},
+                    best_model = state["ema"] if self.ema is not None else state["model"]
+                    _save({"config": state["config"], "model": best_model, "epoch": epoch, "best": self.best},
                           self.out / "best.pt")
                 with open(self.out / "log.jsonl", "a", encoding="utf-8") as handle:
                     handle.write(json.dumps(entry) + "\n")
@@ -407,8 +470,8 @@ def train(
 
 
 def main() -> None:
-    """``python -m reference_models.train MODEL DATA OUT [--preset P] [--set k=v ...] [--resume]``
-    (the entry point for ``torchrun``)."""
+    """``python -m reference_models.train MODEL DATA OUT [--preset P] [--with STRATEGY ...] [--set k=v ...]
+    [--resume]`` (the entry point for ``torchrun``)."""
     import argparse
 
     from reference_models import resolve_config
@@ -419,11 +482,12 @@ def main() -> None:
     parser.add_argument("data")
     parser.add_argument("out")
     parser.add_argument("--preset", default="qvhighlights")
+    parser.add_argument("--with", dest="strategies", action="append", default=[])
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--device", default=None)
     args = parser.parse_args()
-    config = resolve_config(args.model, args.preset, parse_overrides(args.overrides))
+    config = resolve_config(args.model, args.preset, parse_overrides(args.overrides), args.strategies)
     best = train(config, args.data, args.out, args.device, args.resume)
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({"best": best}))

@@ -25,30 +25,35 @@ def _need_torch() -> None:
 @click.option("--data", "data", required=True, type=click.Path(exists=True, file_okay=False), help="dataset directory")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="run directory")
 @click.option("--preset", default="qvhighlights", show_default=True, help="qvhighlights, charades_sta or tiny")
+@click.option("--with", "strategies", multiple=True, metavar="STRATEGY",
+              help="train with a method's strategies, e.g. tddetr (TDEM in the text-to-video layers, VSDC)")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="config override, e.g. train.epochs=50")
 @click.option("--resume", is_flag=True, help="continue from RUN/last.pt")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
-def train_reference(model: str, data: str, out: str, preset: str, overrides: tuple[str, ...], resume: bool,
-                    device: str | None) -> None:
+def train_reference(model: str, data: str, out: str, preset: str, strategies: tuple[str, ...],
+                    overrides: tuple[str, ...], resume: bool, device: str | None) -> None:
     """Train reference MODEL (qd_detr, tddetr, ...) on dataset directory DATA into RUN.
 
-    The resolved config is written to RUN/config.json, a checkpoint every epoch to RUN/last.pt,
-    the best one on the validation split to RUN/best.pt, one log line per epoch to RUN/log.jsonl.
-    Multi-GPU: torchrun --nproc_per_node N -m reference_models.train MODEL DATA RUN [...].
+    --with tddetr trains MODEL w/ TD-DETR (qd_detr --with tddetr is tddetr). The resolved config,
+    strategies included, is written to RUN/config.json, a checkpoint every epoch to RUN/last.pt,
+    the best one on the validation split to RUN/best.pt, one log line per epoch to RUN/log.jsonl;
+    the last line printed names the run. Multi-GPU: torchrun --nproc_per_node N -m
+    reference_models.train MODEL DATA RUN [...].
     """
     _need_torch()
-    from reference_models import resolve_config
+    from reference_models import display_name, resolve_config
     from reference_models.core.config import parse_overrides
     from reference_models.train import train
 
-    config = resolve_config(model, preset, parse_overrides(list(overrides)))
+    config = resolve_config(model, preset, parse_overrides(list(overrides)), strategies)
     check_output_dir(out, "--out")
     refuse_overwrite(out, [], "--out", read_whole=[data])
     if resume and not (Path(out) / "last.pt").is_file():
         raise MrbenchError(f"--resume: {Path(out) / 'last.pt'} does not exist")
     with folder_lock(out):
         best = train(config, data, out, device=device, resume=resume)
-    click.echo(json.dumps({"run": out, "best": best}))
+    click.echo(json.dumps({"run": out, "name": display_name(config.model_name, config.strategies),
+                           "model": config.model_name, "strategies": config.strategies, "best": best}))
 
 
 @click.command("predict")
@@ -68,14 +73,19 @@ def predict(checkpoint: str, data: str, split: str, variant: str | None, out: st
 
     CHECKPOINT is a run's best.pt/last.pt or a release checkpoint of Moment-DETR, QD-DETR,
     TD-DETR, CG-DETR or BAM-DETR (the official .ckpt: {"model": state_dict, "opt": args}); its
-    config is built from the official arguments (docs/models.md, "Release checkpoints").
+    config is built from the official arguments (docs/models.md, "Release checkpoints"). The
+    run's name (e.g. "CG-DETR w/ TD-DETR") goes to stderr, the files written to stdout.
     """
     refuse_overwrite(out, [checkpoint], "--out", read_whole=[data, variant])
     check_output_dir(Path(out).parent, "--out")
     _need_torch()
-    from reference_models.core.config import parse_overrides
+    from reference_models import display_name
+    from reference_models.core.config import Config, parse_overrides
     from reference_models.predict import predict as run
 
+    def name(config: Config) -> None:
+        click.echo(f"{display_name(config.model_name, config.strategies)}: {checkpoint}", err=True)
+
     for path in run(checkpoint, data, split, out, variant=variant, device=device, batch_size=batch_size,
-                    overrides=parse_overrides(list(overrides))):
+                    overrides=parse_overrides(list(overrides)), on_config=name):
         click.echo(str(path))

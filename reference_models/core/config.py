@@ -1,6 +1,7 @@
 """Configuration of a reference-model run: dataclasses, presets and ``key=value`` overrides.
 
-A :class:`Config` has five sections (``model``, ``loss``, ``data``, ``train``, ``vsdc``). Presets give the
+A :class:`Config` has six sections (``model``, ``loss``, ``data``, ``train``, ``vsdc``, ``snag``), the model's
+name, its preset and the strategies it runs with (``--with``). Presets give the
 official settings of a dataset; a model may register per-preset changes on top of them
 (:func:`reference_models.register_model`). Overrides are ``section.field=value`` or a bare
 ``field=value`` when the field name is unique across sections; values are parsed as YAML
@@ -149,6 +150,15 @@ class TrainConfig:
     allow_split_overlap: bool = False
     #: per-epoch training loss log / progress bar
     progress: bool = True
+    #: weight EMA decay (0 = off): evaluation, best.pt and predictions use the averaged weights
+    #: (``p_ema <- ema * p_ema + (1 - ema) * p`` after every step; SnAG's release: 0.999)
+    ema: float = 0.0
+    #: linear learning-rate warm-up from 0 over this many epochs, per step (then ``lr_drop`` counts
+    #: epochs after the warm-up; SnAG's release: 5)
+    warmup_epochs: int = 0
+    #: video-centric batches (SnAG): each video's queries are cut into groups of at most this many,
+    #: and a batch holds ``batch_size`` groups (0: batches of ``batch_size`` queries)
+    queries_per_video: int = 0
 
 
 @dataclass
@@ -177,14 +187,64 @@ class VSDCConfig:
 
 
 @dataclass
+class SnAGConfig:
+    """SnAG (:mod:`reference_models.snag`); read only by it. Defaults: the release's Charades-STA
+    settings (``opts/video_centric/charades_sta_i3d.yaml``). The video width is ``model.hidden``,
+    its heads ``model.nheads``, the projection dropout ``model.dropout``."""
+
+    text_hidden: int = 128
+    text_layers: int = 5
+    embed_convs: int = 2
+    stem_layers: int = 1
+    #: pyramid levels (the release's branch layers), strides 1, 2, 4, ...
+    levels: int = 6
+    #: local self-attention window of the video layers (odd)
+    window: int = 5
+    fusion_layers: int = 2
+    #: "affine" (x <- x * scale + shift) or "adaln" (a non-affine LayerNorm on x first)
+    fusion_mode: str = "affine"
+    head_layers: int = 2
+    path_dropout: float = 0.1
+    #: regression range of level 0 and the overlap factor of the next levels' ranges
+    regression_range: float = 8.0
+    range_overlap: float = 0.5
+    #: the last level's range reaches at least ``max_clips + 1`` clips
+    max_clips: int = 256
+    center_radius: float = 1.5
+    #: a clip's grid position is its centre: seconds = (grid + grid_offset) * clip_len
+    grid_offset: float = 0.5
+    focal_alpha: float = 0.5
+    focal_gamma: float = 2.0
+    label_smoothing: float = 0.2
+    #: "diou" or "iou"
+    reg_loss: str = "diou"
+    reg_weight: float = 1.0
+    #: initial loss normaliser and its EMA momentum (updated with the positive count every step)
+    loss_norm: float = 400.0
+    loss_norm_momentum: float = 0.9
+    pre_nms_thresh: float = 0.001
+    pre_nms_topk: int = 2000
+    #: candidates not longer than this (grid units) are dropped before NMS
+    min_length: float = 0.1
+    nms_sigma: float = 0.9
+    min_score: float = 0.001
+    max_segments: int = 5
+    voting_thresh: float = 0.95
+
+
+@dataclass
 class Config:
     model_name: str = "qd_detr"
     preset: str = "qvhighlights"
+    #: the strategies the model runs with (``--with``, e.g. ``["tddetr"]``; the model ``tddetr``
+    #: carries its own), set by :func:`reference_models.resolve_config`
+    strategies: list[str] = field(default_factory=list)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     vsdc: VSDCConfig = field(default_factory=VSDCConfig)
+    snag: SnAGConfig = field(default_factory=SnAGConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -192,7 +252,7 @@ class Config:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
         sections = {"model": ModelConfig, "loss": LossConfig, "data": DataConfig, "train": TrainConfig,
-                    "vsdc": VSDCConfig}
+                    "vsdc": VSDCConfig, "snag": SnAGConfig}
         kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in sections}
         for name, kind in sections.items():
             known = {f.name for f in fields(kind)}
@@ -207,7 +267,7 @@ class Config:
         return copy.deepcopy(self)
 
 
-SECTIONS = ("model", "loss", "data", "train", "vsdc")
+SECTIONS = ("model", "loss", "data", "train", "vsdc", "snag")
 
 #: What the dataset presets change beyond the defaults to do what the releases do: their
 #: post-processing (spans scaled by the duration, no widening of windows under one clip), and fp32
@@ -283,13 +343,14 @@ def _resolve(config: Config, key: str) -> tuple[Any, str]:
 AT_LEAST_ONE = frozenset({
     "model.hidden", "model.nheads", "model.dim_ff", "model.num_queries", "model.dec_layers",
     "data.max_q_l", "data.max_windows", "train.epochs", "train.batch_size", "train.eval_batch_size",
-    "train.eval_every", "train.lr_drop", "vsdc.topk",
+    "train.eval_every", "train.lr_drop", "vsdc.topk", "snag.levels", "snag.max_segments", "snag.pre_nms_topk",
 })
 #: number settings that must be above 0 (every other number must be finite)
 ABOVE_ZERO = frozenset({"train.lr", "vsdc.jitter_low", "vsdc.jitter_high"})
 #: number settings that are probabilities or fractions in [0, 1]
 FRACTIONS = frozenset({"model.dropout", "model.input_dropout", "model.beta", "loss.eos_coef", "vsdc.alpha",
-                       "vsdc.anchor_fraction"})
+                       "vsdc.anchor_fraction", "train.ema", "snag.path_dropout", "snag.label_smoothing",
+                       "snag.loss_norm_momentum", "snag.range_overlap", "snag.voting_thresh"})
 #: the largest integer setting accepted (a larger one is a typo, and would allocate beyond memory);
 #: seeds may take any 32-bit value
 MAX_INT_SETTING = 10**7
