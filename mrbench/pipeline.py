@@ -27,8 +27,6 @@ from typing import Any
 from mrbench.errors import MrbenchError
 from mrbench.io import folder_lock
 
-#: The strategies a model can be trained with (``NAME+STRATEGY``), and how their names read.
-STRATEGY_TITLES = {"tddetr": "TD-DETR"}
 #: Video features the reference models read from a synthetic dataset.
 FEATURES = ("slowfast_features", "clip_features", "clip_text_features")
 
@@ -44,7 +42,7 @@ class ModelSpec:
     def parse(cls, text: str) -> ModelSpec:
         """``NAME`` or ``NAME+STRATEGY[+...]``; the name must be registered."""
         try:
-            from reference_models import list_models
+            from reference_models import list_models, with_strategies
 
             list_models()
         except (ImportError, OSError) as exc:
@@ -52,10 +50,9 @@ class ModelSpec:
         name, *strategies = [part.strip() for part in text.split("+")]
         if name not in list_models():
             raise MrbenchError(f"unknown model {name!r} (models: {', '.join(list_models())})")
-        unknown = [s for s in strategies if s not in STRATEGY_TITLES]
-        if unknown:
-            raise MrbenchError(f"unknown strategy {unknown[0]!r} in {text!r} (strategies: {', '.join(STRATEGY_TITLES)})")
-        return cls(name, tuple(strategies))
+        # unknown or repeated strategies are refused here; qd_detr+tddetr is the model tddetr
+        model, carried = with_strategies(name, strategies)
+        return cls(model, tuple(s for s in carried if s != model))
 
     @property
     def key(self) -> str:
@@ -69,9 +66,9 @@ class ModelSpec:
 
     def title(self) -> str:
         """Display name: ``CG-DETR``, ``CG-DETR w/ TD-DETR``."""
-        from reference_models import model_info
+        from reference_models import display_name
 
-        return " ".join([model_info(self.name).title, *(f"w/ {STRATEGY_TITLES[s]}" for s in self.strategies)])
+        return display_name(self.name, self.strategies)
 
     def paper(self) -> str:
         from reference_models import model_info
@@ -137,8 +134,7 @@ def train_run(spec: ModelSpec, data: Path, run: Path, *, preset: str, overrides:
     from reference_models.core.config import parse_overrides
     from reference_models.train import train
 
-    strategies = {"strategies": spec.strategies} if spec.strategies else {}
-    config = resolve_config(spec.name, preset, parse_overrides(list(overrides)), **strategies)
+    config = resolve_config(spec.name, preset, parse_overrides(list(overrides)), strategies=spec.strategies)
     continued = resume and (run / "last.pt").is_file()
     if run.exists() and not continued:
         shutil.rmtree(run)
