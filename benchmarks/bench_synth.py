@@ -73,7 +73,7 @@ def main() -> None:
             print(f"QVHighlights-shaped run skipped: {QVH_TRAIN} is absent")
 
     from mrbench.data.dataset import DatasetDir
-    from mrbench.data.probes import context_probe, position_prior_r1
+    from mrbench.probes import context_probe, position_prior_r1
     from mrbench.data.synth import SynthConfig, generate
 
     print("\ncue strength rho (scene = flank = position); K = 24 concepts, chance ~ 1/24 = 0.042")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from mrbench.data.dataset import DatasetDir
-from mrbench.data.probes import (
+from mrbench.probes import (
     NearestCentroid,
     SoftmaxRegression,
     concepts,
