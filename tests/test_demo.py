@@ -12,7 +12,7 @@ import pytest
 
 from mrbench.cli import main
 from mrbench.data.synth import JOB_FILE, SynthConfig, job_record
-from mrbench.leaderboard.submission import check_path
+from mrbench.leaderboard import check_path
 
 
 def _entries(out: Path) -> list[str]:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mrbench.leaderboard.build import aggregate, flatten_report, make_row
 from mrbench.leaderboard.submission import Submission
+from mrbench.leaderboard.table import aggregate, make_row
+from mrbench.scoring.report import flatten_report
 
 
 def test_aggregate_mean_and_sample_std() -> None:

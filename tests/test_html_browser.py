@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from mrbench.leaderboard.build import Group, make_row
 from mrbench.leaderboard.render import render_group
 from mrbench.leaderboard.submission import DatasetRef, Submission
+from mrbench.leaderboard.table import Group, make_row
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "chrome")
 

@@ -11,10 +11,12 @@ import pytest
 
 from mrbench.cli import main
 from mrbench.errors import ValidationError
-from mrbench.leaderboard.build import aggregate, build, flatten_report
+from mrbench.leaderboard.build import build
 from mrbench.leaderboard.entries import export_dataset, make_baseline_entries, write_entry
 from mrbench.leaderboard.render import csv_table, fmt_cell, markdown_table
-from mrbench.leaderboard.submission import check_path
+from mrbench.leaderboard.runs import check_path
+from mrbench.leaderboard.table import aggregate
+from mrbench.scoring.report import flatten_report
 
 DURATION = 150.0
 # qid -> (vid, window); masked region = the window widened by 3 s, floored to 2 s clips

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from mrbench.leaderboard.build import CACHE_DIR, build
+from mrbench.leaderboard.build import build
+from mrbench.leaderboard.cache import CACHE_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 SUBMISSIONS = REPO / "submissions"

@@ -120,11 +120,11 @@ GROUPS: dict[str, Group] = {
         Group(
             "leaderboard",
             ("mrbench",),
-            ("mrbench/leaderboard/build.py",),
+            ("mrbench/leaderboard/table.py", "mrbench/scoring/report.py"),
             ("tests/test_leaderboard.py", "tests/test_hand_leaderboard.py"),
-            functions=("mrbench.leaderboard.build.x_aggregate__mutmut_*",
-                       "mrbench.leaderboard.build.x_make_row__mutmut_*",
-                       "mrbench.leaderboard.build.x_flatten_report__mutmut_*"),
+            functions=("mrbench.leaderboard.table.x_aggregate__mutmut_*",
+                       "mrbench.leaderboard.table.x_make_row__mutmut_*",
+                       "mrbench.scoring.report.x_flatten_report__mutmut_*"),
         ),
         Group(
             "core",

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from mrbench.cli.options import parse_seeds, size_limit_option
+from mrbench.scoring.keys import COLUMN_PROFILES
 
 
 @click.group()
@@ -22,7 +23,7 @@ def check(path: Path) -> None:
     """Validate PATH: one entry (a directory with submission.yaml) or a whole submissions
     directory. Checks the yaml schema, the files, the dataset, and scores every prediction file
     against the ground truth."""
-    from mrbench.leaderboard.submission import check_path
+    from mrbench.leaderboard.runs import check_path
 
     for sub in check_path(path):
         masked = "standard + masked" if sub.masked_predictions else "standard only"
@@ -44,7 +45,7 @@ def check(path: Path) -> None:
 @click.option("--export-gt/--no-export-gt", default=True, show_default=True,
               help="Also copy the split's ground truth (and the variant's manifest) into SUBMISSIONS/_datasets.")
 @click.option("--title", default=None, help="Dataset title for the leaderboard (with --export-gt).")
-@click.option("--columns", type=click.Choice(["qvhighlights", "charades_sta"]), default="qvhighlights",
+@click.option("--columns", type=click.Choice(COLUMN_PROFILES), default=COLUMN_PROFILES[0],
               show_default=True, help="Column profile of the dataset (with --export-gt).")
 @click.option("--date", default=None, help="Date to record (YYYY-MM-DD; default today).")
 def baselines(data_dir: Path, dataset: str, split: str, masked_dir: Path | None, seeds: list[int], root: Path,

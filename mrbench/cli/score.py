@@ -1,8 +1,9 @@
-"""``mrbench score``: score a prediction file or bundle against its ground truth."""
+"""``mrbench score``: score a prediction file, a submission entry or a bundle against its ground truth."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -26,6 +27,8 @@ from mrbench.cli.options import SEED, size_limit_option
 @click.option("--n-boot", type=click.IntRange(1, 1_000_000), default=1000, show_default=True,
               help="Bootstrap replicates.")
 @click.option("--allow-missing", is_flag=True, help="Score queries without a prediction as zero instead of failing.")
+@click.option("--entry-seed", type=SEED, default=None,
+              help="With an entry folder: the training seed whose predictions to score (needed when it has several).")
 @size_limit_option
 def score(
     pred: str,
@@ -40,36 +43,52 @@ def score(
     seed: int,
     n_boot: int,
     allow_missing: bool,
+    entry_seed: int | None,
 ) -> None:
-    """Score PRED (community JSONL, or a submission bundle) against the ground truth.
+    """Score PRED (community JSONL, a submission entry folder, or a legacy bundle) against the
+    ground truth.
 
+    An entry folder (submission.yaml and its prediction files, as in submissions/) is scored as
+    `mrbench leaderboard build` scores it: against its dataset store, with its masked predictions.
     Prints the headline metrics first (as papers report them), then the reference evaluator's
     per-bucket and highlight numbers, mrbench's additions and, with --masked, the spurious block.
 
     \b
     mrbench score preds.jsonl --dataset qvhighlights --split val --json metrics.json
     mrbench score preds.jsonl --gt val.jsonl --masked m0.jsonl --masked m1.jsonl --variant masked/
+    mrbench score submissions/qd-detr-tiny-val --entry-seed 0
     """
     from mrbench.io import atomic_write_text, check_output_dir, refuse_overwrite
-    from mrbench.scoring import score as run_score
 
-    if json_out and json_out != "-":
-        folders = [*variant, root, *(p for p in (pred,) if Path(p).is_dir())]  # a bundle folder too
-        refuse_overwrite(json_out, [pred, gt, *masked], "--json", read_whole=folders)
-        check_output_dir(Path(json_out).parent, "--json")
-    report = run_score(
-        pred,
-        gt,
-        dataset=dataset,
-        split=split,
-        root=root,
-        masked=masked,
-        variant=list(variant) or None,
-        allow_missing=allow_missing,
-        ci=ci,
-        seed=seed,
-        n_boot=n_boot,
-    )
+    options: dict[str, Any] = {"allow_missing": allow_missing, "ci": ci, "seed": seed, "n_boot": n_boot}
+    folders = [*variant, root, *(p for p in (pred,) if Path(p).is_dir())]  # an entry or bundle folder too
+    if Path(pred).is_dir() and _is_entry(Path(pred)):
+        if gt or dataset or split or root or masked or variant:
+            raise click.UsageError("an entry folder brings its ground truth, masked predictions and variant: "
+                                   "drop --gt, --dataset, --split, --root, --masked and --variant")
+        from mrbench.leaderboard.runs import load_entry, score_entry_run
+
+        sub, ref = load_entry(pred)
+        if entry_seed is None and len(sub.seeds) > 1:
+            raise click.UsageError(f"the entry has seeds {', '.join(map(str, sub.seeds))}: choose one with --entry-seed")
+        run = sub.seeds[0] if entry_seed is None else entry_seed
+        if run not in sub.seeds:
+            raise click.UsageError(f"--entry-seed {run}: the entry has seeds {', '.join(map(str, sub.seeds))}")
+        folders.append(ref.root)
+        if json_out and json_out != "-":
+            refuse_overwrite(json_out, [pred], "--json", read_whole=folders)
+            check_output_dir(Path(json_out).parent, "--json")
+        report = score_entry_run(sub, ref, run, **options)
+    else:
+        if entry_seed is not None:
+            raise click.UsageError("--entry-seed applies to an entry folder (one holding submission.yaml)")
+        from mrbench.scoring import score as run_score
+
+        if json_out and json_out != "-":
+            refuse_overwrite(json_out, [pred, gt, *masked], "--json", read_whole=folders)
+            check_output_dir(Path(json_out).parent, "--json")
+        report = run_score(pred, gt, dataset=dataset, split=split, root=root, masked=masked,
+                           variant=list(variant) or None, **options)
     if json_out == "-":
         click.echo(report.to_json())
         return
@@ -77,3 +96,10 @@ def score(
     if json_out:
         atomic_write_text(json_out, report.to_json() + "\n")
         click.echo(f"report written to {json_out}")
+
+
+def _is_entry(folder: Path) -> bool:
+    """Whether a folder is a submission entry (it holds ``submission.yaml``)."""
+    from mrbench.leaderboard.submission import SUBMISSION_FILE
+
+    return (folder / SUBMISSION_FILE).is_file()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import gzip
-import json
 import os
 import shutil
 from collections.abc import Iterable, Mapping
@@ -15,7 +14,14 @@ import yaml
 
 from mrbench.data.dataset import DatasetDir
 from mrbench.errors import MrbenchError
-from mrbench.io import atomic_write_bytes, atomic_write_text, ensure_inside, path_inside, safe_name
+from mrbench.io import (
+    atomic_write_bytes,
+    atomic_write_text,
+    ensure_inside,
+    jsonl_text,
+    path_inside,
+    safe_name,
+)
 from mrbench.leaderboard.submission import (
     DATASETS_DIR,
     DEFAULT_MASKED,
@@ -24,11 +30,6 @@ from mrbench.leaderboard.submission import (
     SOURCE_FILE,
     SUBMISSION_FILE,
 )
-
-
-def dumps_predictions(preds: Iterable[Mapping[str, Any]]) -> str:
-    """Community-format prediction JSONL (one object per line, final newline)."""
-    return "".join(json.dumps(p, separators=(", ", ": ")) + "\n" for p in preds)
 
 
 def write_entry(
@@ -61,7 +62,7 @@ def write_entry(
     if entry.exists():
         shutil.rmtree(entry)
     def put(pattern: str, seed: int, preds: Iterable[Mapping[str, Any]]) -> None:
-        data = dumps_predictions(preds).encode("utf-8")
+        data = jsonl_text(preds).encode("utf-8")
         atomic_write_bytes(entry / pattern.format(seed=seed), gzip.compress(data, 9, mtime=0) if compress else data)
 
     for seed in seeds:

@@ -17,82 +17,31 @@ import html
 import io
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from mrbench.io import atomic_write_bytes, atomic_write_text, ensure_inside
-from mrbench.leaderboard.submission import is_strict_https_url
+from mrbench.leaderboard.table import (
+    Group,
+    Row,
+    base_of,
+    columns_for,
+    delta,
+    delta_columns,
+    has_spurious,
+    is_strict_https_url,
+    mean_of,
+    sorted_rows,
+)
+from mrbench.scoring.keys import MR_MAP, SPURIOUS_MAP, Column
 
-if TYPE_CHECKING:
-    from mrbench.leaderboard.build import Group, Row
-
-
-@dataclass(frozen=True)
-class Column:
-    """A metric column: header, report key, and whether higher is better."""
-
-    header: str
-    key: str
-    higher_better: bool = True
-    spurious: bool = False
-
-
-_SPURIOUS = [
-    Column("Sp R1@0.7", "Spurious-R1@0.7", False, True),
-    Column("Sp R1@0.9", "Spurious-R1@0.9", False, True),
-    Column("Sp mAP@0.75", "Spurious-mAP@0.75", False, True),
-    Column("Sp mAP", "Spurious-mAP", False, True),
-    Column("Ratio", "Ratio-mAP", True, True),
-]
-
-#: Column sets, following how papers report each kind of dataset.
-PROFILES: dict[str, list[Column]] = {
-    "qvhighlights": [
-        Column("R1@0.5", "MR-full-R1@0.5"),
-        Column("R1@0.7", "MR-full-R1@0.7"),
-        Column("mAP@0.5", "MR-full-mAP@0.5"),
-        Column("mAP@0.75", "MR-full-mAP@0.75"),
-        Column("mAP", "MR-full-mAP"),
-        Column("HL mAP", "HL-min-VeryGood-mAP"),
-        Column("HIT@1", "HL-min-VeryGood-Hit1"),
-        *_SPURIOUS,
-    ],
-    "charades_sta": [
-        Column("R1@0.3", "MR-full-R1@0.3"),
-        Column("R1@0.5", "MR-full-R1@0.5"),
-        Column("R1@0.7", "MR-full-R1@0.7"),
-        Column("R5@0.5", "MR-full-R5@0.5"),
-        Column("R5@0.7", "MR-full-R5@0.7"),
-        Column("mIoU", "MR-full-mIoU"),
-        *_SPURIOUS,
-    ],
-}
-#: The metric rows are sorted by (descending), per profile.
-SORT_KEY = {"qvhighlights": "MR-full-mAP", "charades_sta": "MR-full-R1@0.7"}
-STANDARD_MAP = "MR-full-mAP"
-SPURIOUS_MAP = "Spurious-mAP"
 DASH = "—"
 PNG_DPI = 100
-
-
-def columns_for(group: Group) -> list[Column]:
-    """The profile's columns; spurious columns only when some entry has masked predictions."""
-    cols = PROFILES[group.dataset.columns]
-    has_spurious = any(SPURIOUS_MAP in row.stats for row in group.rows)
-    return [c for c in cols if has_spurious or not c.spurious]
-
-
-def sorted_rows(group: Group) -> list[Row]:
-    """Rows by the profile's main metric (descending, missing last), then by entry id."""
-    key = SORT_KEY[group.dataset.columns]
-
-    def order(row: Row) -> tuple[int, float, str]:
-        mean = row.stats.get(key, (None, None, 0))[0]
-        return (1, 0.0, row.meta["entry"]) if mean is None else (0, -mean, row.meta["entry"])
-
-    return sorted(group.rows, key=order)
+#: The files a build writes, per (dataset, split) folder and at the top of ``--out``: the only
+#: files it ever replaces or deletes.
+GROUP_OUTPUTS = ("leaderboard.md", "leaderboard.csv", "results.parquet", "leaderboard.html",
+                 "standard_vs_spurious.png", "bars.png")
+TOP_OUTPUTS = ("README.md", "reported.md", "reported.csv")
 
 
 def fmt_cell(stat: tuple[float | None, float | None, int] | None) -> str:
@@ -101,6 +50,15 @@ def fmt_cell(stat: tuple[float | None, float | None, int] | None) -> str:
         return DASH
     mean, std, _ = stat
     return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
+
+
+def fmt_delta(row: Row, group: Group, col: Column) -> str:
+    """A strategy row's change against its model's row (signed, 2 decimals); empty for rows
+    compared with nothing, a dash when a value is absent."""
+    if base_of(row, group) is None:
+        return ""
+    value = delta(row, group, col.key)
+    return DASH if value is None else f"{value:+.2f}"
 
 
 def flags(row: Row) -> str:
@@ -122,6 +80,11 @@ def _seeds_text(row: Row) -> str:
 
 def _header(col: Column) -> str:
     return f"{col.header} {'↑' if col.higher_better else '↓'}"
+
+
+def _delta_key(col: Column) -> str:
+    """The CSV column of a Δ column, e.g. ``Delta-MR-full-mAP``."""
+    return f"Delta-{col.key}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,20 +125,22 @@ def md_path(path: str) -> str:
 
 def markdown_table(group: Group) -> str:
     """The leaderboard as a GitHub Markdown table (plus the legend)."""
-    cols = columns_for(group)
-    head = ["#", "Entry", "Type", "Seeds", *(_header(c) for c in cols), "Flags"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---:", "---", "---", "---:"] + ["---:"] * len(cols) + ["---"]) + "|"]
+    cols, deltas = columns_for(group), delta_columns(group)
+    head = ["#", "Entry", "Type", "Seeds", *(_header(c) for c in [*cols, *deltas]), "Flags"]
+    aligns = ["---:", "---", "---", "---:"] + ["---:"] * (len(cols) + len(deltas)) + ["---"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(aligns) + "|"]
     for rank, row in enumerate(sorted_rows(group), start=1):
         name = md_link(row.meta["name"], row.meta["paper"])
         cells = [str(rank), name, md_text(row.meta["kind"]), _seeds_text(row)]
         cells += [fmt_cell(row.stats.get(c.key)) for c in cols]
+        cells += [fmt_delta(row, group, c) for c in deltas]
         cells.append(flags(row))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def legend(group: Group) -> str:
-    has_spurious = any(c.spurious for c in columns_for(group))
+    spurious = any(c.spurious for c in columns_for(group))
     text = (
         "Values are x100 (Ratio: a plain ratio), mean ± sample std (ddof = 1) over seeds; one seed shows the value alone. "
         "↑ higher is better, ↓ lower is better. Flags: T = the split's answers were used to select "
@@ -183,11 +148,16 @@ def legend(group: Group) -> str:
     )
     if any(row.meta.get("selected_on_training_data") for row in group.rows):
         text += " O = the checkpoint was selected on a split sharing queries or videos with its training data."
-    if has_spurious:
+    if spurious:
         text += (
             " Sp = spurious metrics: predictions on the masked variant (the moment's own clips "
             "replaced) scored against the original windows; a grounded model scores low. "
             "Ratio = mAP / Sp mAP per seed."
+        )
+    if delta_columns(group):
+        text += (
+            " Δ = the mean of a row trained with a strategy (w/ TD-DETR) minus the mean of the row "
+            "of the same model without it, which it follows."
         )
     return text
 
@@ -204,7 +174,7 @@ def markdown_page(group: Group) -> str:
         markdown_table(group),
         legend(group) + "\n",
     ]
-    if any(SPURIOUS_MAP in r.stats for r in group.rows):
+    if has_spurious(group):
         parts.append("![standard vs spurious mAP](standard_vs_spurious.png)\n")
     parts.append("![mAP per entry](bars.png)\n")
     return "\n".join(parts)
@@ -236,10 +206,11 @@ def _is_number_text(text: str) -> bool:
 
 def csv_table(group: Group) -> str:
     """Aggregates: one line per entry; ``<key>_mean``, ``<key>_std``, ``<key>_n`` per column."""
-    cols = columns_for(group)
+    cols, deltas = columns_for(group), delta_columns(group)
     head = ["rank", "entry", "name", "kind", "model", "dataset", "split", "seeds", "flags"]
     for c in cols:
         head += [f"{c.key}_mean", f"{c.key}_std"]
+    head += [_delta_key(c) for c in deltas]
     lines = [",".join(head)]
     for rank, row in enumerate(sorted_rows(group), start=1):
         m = row.meta
@@ -248,6 +219,7 @@ def csv_table(group: Group) -> str:
         for c in cols:
             mean, std, _ = row.stats.get(c.key, (None, None, 0))
             cells += [_num(mean), _num(std)]
+        cells += [_num(delta(row, group, c.key)) for c in deltas]
         lines.append(",".join(_csv_field(x) for x in cells))
     return "\n".join(lines) + "\n"
 
@@ -292,7 +264,7 @@ def plot_text(text: object) -> str:
 
 
 def _plot_rows(group: Group, key: str) -> list[Row]:
-    return [r for r in sorted_rows(group) if r.stats.get(key, (None,))[0] is not None]
+    return [r for r in sorted_rows(group) if mean_of(r, key) is not None]
 
 
 def _png_bytes(fig) -> bytes:  # noqa: ANN001
@@ -307,7 +279,7 @@ def _png_bytes(fig) -> bytes:  # noqa: ANN001
 
 def scatter_png(group: Group) -> bytes | None:
     """Standard mAP (x) against spurious mAP (y) per entry, error bars = std over seeds."""
-    rows = [r for r in _plot_rows(group, STANDARD_MAP) if r.stats.get(SPURIOUS_MAP, (None,))[0] is not None]
+    rows = [r for r in _plot_rows(group, MR_MAP) if mean_of(r, SPURIOUS_MAP) is not None]
     if not rows:
         return None
     import matplotlib
@@ -319,7 +291,7 @@ def scatter_png(group: Group) -> bytes | None:
         fig, ax = plt.subplots(figsize=(7.0, 5.0))
         top = 0.0
         for index, row in enumerate(rows):
-            x, xs, _ = row.stats[STANDARD_MAP]
+            x, xs, _ = row.stats[MR_MAP]
             y, ys, _ = row.stats[SPURIOUS_MAP]
             marker = "s" if row.meta["kind"] == "baseline" else "o"
             ax.errorbar(x, y, xerr=xs or 0.0, yerr=ys or 0.0, fmt=marker, color=f"C{index % 10}",
@@ -343,7 +315,7 @@ def scatter_png(group: Group) -> bytes | None:
 
 def bars_png(group: Group) -> bytes | None:
     """Per-entry bars of standard mAP (and spurious mAP if present) with std error bars."""
-    rows = _plot_rows(group, STANDARD_MAP)
+    rows = _plot_rows(group, MR_MAP)
     if not rows:
         return None
     import matplotlib
@@ -351,15 +323,15 @@ def bars_png(group: Group) -> bytes | None:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    series = [(STANDARD_MAP, "standard mAP ↑")]
-    if any(r.stats.get(SPURIOUS_MAP, (None,))[0] is not None for r in rows):
+    series = [(MR_MAP, "standard mAP ↑")]
+    if any(mean_of(r, SPURIOUS_MAP) is not None for r in rows):
         series.append((SPURIOUS_MAP, "spurious mAP ↓"))
     width = 0.8 / len(series)
     with plt.style.context("default"):
         fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(rows) + 2.0), 4.5))
         for k, (key, label) in enumerate(series):
             xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(rows))]
-            means = [r.stats.get(key, (None,))[0] or 0.0 for r in rows]
+            means = [mean_of(r, key) or 0.0 for r in rows]
             stds = [r.stats.get(key, (None, None))[1] or 0.0 for r in rows]
             ax.bar(xs, means, width=width, yerr=stds, capsize=3, label=label, color=f"C{k}")
         ax.set_xticks(range(len(rows)))
@@ -429,9 +401,9 @@ def _td(text: str, value: str, numeric: bool) -> str:
 
 def html_page(group: Group, images: dict[str, bytes]) -> str:
     """A standalone page: the sortable table (click a header), the legend and the plots."""
-    cols = columns_for(group)
+    cols, deltas = columns_for(group), delta_columns(group)
     heads = [("#", True), ("Entry", False), ("Type", False), ("Seeds", True)]
-    heads += [(_header(c), True) for c in cols] + [("Flags", False)]
+    heads += [(_header(c), True) for c in [*cols, *deltas]] + [("Flags", False)]
     th = "".join(
         f'<th class="{"num" if numeric else "text"}" title="click to sort">{html.escape(label)}</th>'
         for label, numeric in heads
@@ -448,6 +420,9 @@ def html_page(group: Group, images: dict[str, bytes]) -> str:
             stat = row.stats.get(c.key)
             mean = None if stat is None else stat[0]
             cells.append(_td(fmt_cell(stat), "" if mean is None else f"{mean:.6f}", True))
+        for c in deltas:
+            change = delta(row, group, c.key)
+            cells.append(_td(fmt_delta(row, group, c), "" if change is None else f"{change:.6f}", True))
         cells.append(_td(flags(row), flags(row), False))
         body.append("<tr>" + "".join(cells) + "</tr>")
     title = f"{group.dataset.title} — {group.split}"
@@ -519,7 +494,7 @@ def index_page(groups: list[Group]) -> str:
         links = [f"[HTML]({base}/leaderboard.html)", f"[CSV]({base}/leaderboard.csv)",
                  f"[Parquet]({base}/results.parquet)"]
         parts.append("Files: " + ", ".join(links) + "\n")
-        if any(SPURIOUS_MAP in r.stats for r in group.rows):
+        if has_spurious(group):
             parts.append(f"![standard vs spurious mAP]({base}/standard_vs_spurious.png)\n")
         parts.append(f"![mAP per entry]({base}/bars.png)\n")
     parts.append(reported_markdown(level=2))

@@ -25,7 +25,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
@@ -41,6 +40,8 @@ from mrbench.io import (
     safe_name,
     short_repr,
 )
+from mrbench.leaderboard.table import STRATEGIES, is_strict_https_url
+from mrbench.scoring.keys import COLUMN_PROFILES
 
 SUBMISSION_FILE = "submission.yaml"
 DATASETS_DIR = "_datasets"
@@ -48,30 +49,11 @@ SOURCE_FILE = "source.yaml"
 DEFAULT_PREDICTIONS = "preds_seed{seed}.jsonl"
 DEFAULT_MASKED = "preds_masked_seed{seed}.jsonl"
 KINDS = ("baseline", "model")
-COLUMN_PROFILES = ("qvhighlights", "charades_sta")
 _ENTRY_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-#: A link we render: https, a plain host name, then only characters that need no escaping in
-#: Markdown or HTML (no parentheses, brackets, quotes, angle brackets, backslashes or spaces).
-_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
-_URL_CHARS = re.compile(r"^[A-Za-z0-9\-._~:/?#@!$&*+,;=%]+$")
-MAX_URL_LENGTH = 2000
 #: Longest text a field may hold (names and notes are shown in tables and plots).
 MAX_TEXT_FIELD = 2000
 #: submission.yaml and source.yaml are small; anything larger is refused unread.
 YAML_LIMITS = ReadLimits(1 << 20, why="the bound for a metadata file")
-
-
-def is_strict_https_url(value: object) -> bool:
-    """True for an ``https://host/...`` URL that is safe to emit as a Markdown or HTML link."""
-    if not isinstance(value, str) or len(value) > MAX_URL_LENGTH or not _URL_CHARS.match(value):
-        return False
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError:
-        return False
-    return (value.startswith("https://") and parts.username is None and parts.password is None
-            and bool(_HOST.match(parts.hostname or "")) and port in (None, 443))
 
 
 @dataclass(frozen=True)
@@ -79,7 +61,7 @@ class Field:
     """One key of ``submission.yaml``: whether it is required and what it holds."""
 
     required: bool
-    kind: str  # "str", "name", "url", "bool", "date", "seeds", "strlist", "kind", "pattern"
+    kind: str  # "str", "name", "url", "bool", "date", "seeds", "strlist", "kind", "pattern", "strategies"
     help: str
 
 
@@ -87,6 +69,8 @@ class Field:
 SCHEMA: dict[str, Field] = {
     "name": Field(True, "str", "display name, e.g. 'TD-DETR (tiny preset)'"),
     "model": Field(True, "str", "model identifier, e.g. tddetr"),
+    "strategies": Field(False, "strategies", f"strategies the model was trained with ({', '.join(STRATEGIES)}); "
+                        "the row is compared with the entry of the same model without them"),
     "kind": Field(True, "kind", "'model' or 'baseline'"),
     "paper": Field(False, "url", "link to the paper (https URL) or null"),
     "code": Field(False, "url", "link to the code (https URL) or null"),
@@ -131,6 +115,7 @@ class Submission:
     code: str | None = None
     notes: str | None = None
     selected_on_training_data: bool = False
+    strategies: tuple[str, ...] = ()
 
     @property
     def yaml_path(self) -> Path:
@@ -153,6 +138,8 @@ class Submission:
             "entry": self.entry_id,
             "name": self.name,
             "model": self.model,
+            # only when set, so that the tables and results of every other entry stay as they were
+            **({"strategies": list(self.strategies)} if self.strategies else {}),
             "kind": self.kind,
             "paper": self.paper,
             "code": self.code,
@@ -269,6 +256,12 @@ def _check_value(name: str, spec: Field, value: Any, fail: Any) -> Any:
     if spec.kind == "strlist":
         if not isinstance(value, list) or not all(isinstance(v, str) and 0 < len(v) <= MAX_TEXT_FIELD for v in value):
             raise fail(f"must be a list of strings, got {short_repr(value)}")
+        return tuple(value)
+    if spec.kind == "strategies":
+        if not isinstance(value, list) or not all(isinstance(v, str) and v in STRATEGIES for v in value):
+            raise fail(f"must be a list of strategies ({', '.join(STRATEGIES)}), got {short_repr(value)}")
+        if len(set(value)) != len(value):
+            raise fail(f"has repeated strategies: {short_repr(value)}")
         return tuple(value)
     if spec.kind == "seeds":
         if (
@@ -417,40 +410,3 @@ def resolve_files(sub: Submission, ref: DatasetRef) -> None:
 def entry_root_of(entry_dir: Path) -> Path:
     """The submissions root an entry lives in (its parent directory)."""
     return entry_dir.resolve().parent
-
-
-def check_submission(entry_dir: str | os.PathLike[str], submissions_root: str | os.PathLike[str] | None = None) -> Submission:
-    """Validate one entry completely: the yaml schema, the files it names, the dataset it refers
-    to, and every prediction file against the ground truth (by scoring it, as the build does)."""
-    from mrbench.leaderboard.build import score_run
-
-    entry = Path(entry_dir)
-    root = Path(submissions_root) if submissions_root is not None else entry_root_of(entry)
-    sub = load_submission(entry)
-    try:
-        ref = load_dataset_ref(root, sub.dataset)
-    except MrbenchError as exc:
-        raise ValidationError(str(exc), file=sub.yaml_path, field="dataset") from None
-    resolve_files(sub, ref)
-    for seed in sub.seeds:
-        score_run(sub, ref, seed)
-    return sub
-
-
-def check_path(path: str | os.PathLike[str]) -> list[Submission]:
-    """Check one entry (a directory holding ``submission.yaml``) or every entry of a
-    submissions root. Raises at the first invalid entry."""
-    path = Path(path)
-    if (path / SUBMISSION_FILE).is_file():
-        return [check_submission(path)]
-    if not path.is_dir():
-        raise MrbenchError(f"{path} is not a directory")
-    entries = find_entries(path)
-    if not entries:
-        raise MrbenchError(f"{path} holds no {SUBMISSION_FILE} and no entry directories")
-    out = []
-    for entry in entries:
-        if not (entry / SUBMISSION_FILE).is_file():
-            raise ValidationError(f"entry directory without {SUBMISSION_FILE}", file=entry)
-        out.append(check_submission(entry, path))
-    return out
