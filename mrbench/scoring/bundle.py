@@ -1,4 +1,10 @@
-"""Submission bundles: metadata plus standard and masked-variant predictions in one place.
+"""Bundles, the earlier packaging of metadata plus standard and masked-variant predictions.
+
+The packaging format is the submission entry folder (``submission.yaml`` and one prediction file
+per seed, :mod:`mrbench.leaderboard.submission`), which ``mrbench score ENTRY_DIR`` and the
+leaderboard read. Bundles stay readable (``mrbench score BUNDLE``, ``mrbench.score(bundle)``)
+because docs/scoring.md published them; :class:`Bundle` is also how :func:`mrbench.score` takes
+predictions and their metadata together in memory.
 
 A bundle is a JSON file, or a directory holding ``bundle.json``::
 
@@ -110,7 +116,9 @@ def write_bundle(
     masked: Sequence[Sequence[dict[str, Any]]] = (),
     variant: str | None = None,
 ) -> Path:
-    """Write a single-file bundle with inline predictions (atomically); returns its path."""
+    """Write a single-file bundle with inline predictions (atomically); returns its path. For
+    programs written against bundles; new packages are entry folders
+    (:func:`mrbench.leaderboard.entries.write_entry`)."""
     data: dict[str, Any] = {BUNDLE_KEY: 1, "meta": dict(meta), "predictions": list(predictions)}
     if masked:
         data["masked"] = [{"name": f"masked{i}", "predictions": list(m)} for i, m in enumerate(masked)]
