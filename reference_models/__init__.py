@@ -38,7 +38,7 @@ from reference_models.core.config import PRESETS, Config, ModelConfig, apply_ove
 
 #: modules imported to register their models; absent optional ones are skipped
 MODEL_MODULES = ("reference_models.qd_detr", "reference_models.tddetr", "reference_models.moment_detr",
-                 "reference_models.cg_detr", "reference_models.bam_detr")
+                 "reference_models.cg_detr", "reference_models.bam_detr", "reference_models.snag")
 
 
 @dataclass(frozen=True)

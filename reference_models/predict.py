@@ -104,10 +104,14 @@ def predict_split(
 ) -> list[dict]:
     """Prediction records (community format) for every query of ``dataset``
     (``span_scale``/``widen_short``/``nms_sigma``: :func:`~reference_models.core.postprocess.to_windows`;
-    ``nms_sigma`` None: the model's ``config.train.nms_sigma``, 0 without a config)."""
+    ``nms_sigma`` None: the model's ``config.train.nms_sigma``, 0 without a config). A model
+    whose ``decode`` gives ``keep [B, K]`` has a variable number of windows per query (SnAG: the
+    windows where ``keep``); one with ``round_to_clip = False`` keeps its windows' exact ends; one
+    whose ``decode`` gives no ``saliency`` writes no ``pred_saliency_scores``."""
     if nms_sigma is None:
         config = getattr(model, "config", None)
         nms_sigma = float(getattr(getattr(config, "train", None), "nms_sigma", 0.0))
+    round_to_clip = bool(getattr(model, "round_to_clip", True))
     was_training = model.training
     model.eval()
     records = []
@@ -116,21 +120,25 @@ def predict_split(
             decoded = model.decode(model(batch))
         scores = decoded["scores"].cpu().numpy()
         spans = decoded["spans"].cpu().numpy()
-        saliency = decoded["saliency"].cpu().numpy()
+        saliency = decoded["saliency"].cpu().numpy() if "saliency" in decoded else None
+        keep = decoded["keep"].cpu().numpy() if "keep" in decoded else None
         lengths = batch["video_mask"].sum(1).cpu().tolist()
         for row, index in enumerate(batch["index"].cpu().tolist()):
             record = dataset.records[index]
             n = int(lengths[row])
-            records.append({
+            kept = keep[row] if keep is not None else slice(None)
+            out = {
                 "qid": record.qid,
                 "query": record.query,
                 "vid": record.vid,
                 "pred_relevant_windows": to_windows(
-                    spans[row], scores[row], n, dataset.clip_len, record.duration, True, nms_thresh, top_k,
-                    span_scale, widen_short, nms_sigma,
+                    spans[row][kept], scores[row][kept], n, dataset.clip_len, record.duration, round_to_clip,
+                    nms_thresh, top_k, span_scale, widen_short, nms_sigma,
                 ),
-                "pred_saliency_scores": [round(float(s), 4) for s in saliency[row, :n]],
-            })
+            }
+            if saliency is not None:
+                out["pred_saliency_scores"] = [round(float(s), 4) for s in saliency[row, :n]]
+            records.append(out)
     model.train(was_training)
     return records
 

@@ -47,7 +47,14 @@ from mrbench.errors import MrbenchError
 from mrbench.io import atomic_write_bytes, atomic_write_text
 from reference_models import build_model, strategy_augment, with_strategies
 from reference_models.core.config import SECTIONS, Config
-from reference_models.core.data import MomentDataset, ResidentSplit, collate, move, sample_labels, video_batches
+from reference_models.core.data import (
+    MomentDataset,
+    ResidentSplit,
+    collate,
+    move,
+    sample_labels,
+    video_batches,
+)
 from reference_models.core.vsdc import ANCHOR_KEY
 from reference_models.predict import amp_dtype, autocast_context, predict_split, resolve_device
 

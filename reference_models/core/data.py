@@ -19,7 +19,8 @@ the saliency pairs (hard pair + a random relevant vs a random non-relevant clip;
 two such random pairs; with no non-relevant clip the easy pair repeats the hard one, or the
 relevant clip itself).
 
-Two ways to batch a split, both yielding the batch dicts documented in ``docs/models.md``:
+Training batches are random queries, or with :func:`video_batches` groups of queries of one
+video (SnAG's video-centric batches). Two ways to batch a split, both yielding the batch dicts documented in ``docs/models.md``:
 :func:`collate` over per-query items (a ``DataLoader``), or :class:`ResidentSplit`, the whole
 split padded once and held on the device (bf16/fp16 video on CUDA), batches gathered by index.
 """
@@ -223,6 +224,32 @@ def sample_labels(batch: dict[str, torch.Tensor], max_windows: int, generator: t
     easy_pos = torch.where(has_outside, pos[:, :1], hard_pos)
     out["saliency_pos"] = torch.cat([hard_pos, easy_pos], 1)
     out["saliency_neg"] = torch.cat([hard_neg, easy_neg], 1)
+    return out
+
+
+def video_batches(videos: Sequence[int], per_video: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
+                  world: int = 1) -> list[torch.Tensor]:
+    """Video-centric batches (SnAG): this rank's row indices per batch for queries whose videos
+    are ``videos[i]``. Each epoch, with a generator seeded by ``(seed, epoch)``, each video's
+    queries are shuffled and cut into groups of at most ``per_video``, the groups are shuffled,
+    and a global batch holds ``batch_size`` groups (their rows one group after the other), split
+    by groups into ``world`` contiguous parts (a global batch of fewer groups is dropped)."""
+    generator = torch.Generator().manual_seed(seed * 100003 + epoch)
+    by_video: dict[int, list[int]] = {}
+    for row, video in enumerate(videos):
+        by_video.setdefault(int(video), []).append(row)
+    groups = []
+    for video in sorted(by_video):
+        rows = torch.tensor(by_video[video])[torch.randperm(len(by_video[video]), generator=generator)]
+        groups += list(torch.split(rows, per_video))
+    order = torch.randperm(len(groups), generator=generator).tolist()
+    out = []
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        if len(chunk) < world:
+            continue
+        mine = [int(i) for i in torch.tensor_split(torch.tensor(chunk), world)[rank]]
+        out.append(torch.cat([groups[i] for i in mine]))
     return out
 
 

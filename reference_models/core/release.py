@@ -58,7 +58,10 @@ class ReleaseFormat:
 
     ``detect(state_dict_keys, args) -> bool``; ``overrides(args) -> {"section.field": value}``
     (applied on ``preset(args)``); ``rules`` map mrbench keys to official keys (first match
-    wins); ``unused`` are regexes of official keys the release stores but never uses."""
+    wins); ``unused`` are regexes of official keys the release stores but never uses.
+    ``weights``: the checkpoint entry whose state dict is loaded (SnAG evaluates ``model_ema``);
+    ``infer(state_dict) -> {"section.field": value}``: settings read off the tensor shapes, for
+    releases whose checkpoints may come without their ``opt`` (SnAG's keep it in a YAML file)."""
 
     name: str
     model: str
@@ -67,6 +70,8 @@ class ReleaseFormat:
     rules: tuple[Rule, ...]
     preset: Callable[[Mapping[str, Any]], str] = lambda args: "qvhighlights"
     unused: tuple[str, ...] = field(default_factory=tuple)
+    weights: str = "model"
+    infer: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
 
     def official_key(self, key: str) -> tuple[str, Rule] | None:
         """The official key an mrbench key is loaded from, and the rule that says so."""
@@ -143,8 +148,10 @@ def release_args(opt: Any) -> dict[str, Any]:
 
 
 def is_release(state: Mapping[str, Any]) -> bool:
-    """A release checkpoint holds ``model`` (a state dict) and ``opt`` and no mrbench ``config``."""
-    return "config" not in state and "opt" in state and isinstance(state.get("model"), Mapping)
+    """A release checkpoint holds ``model`` (a state dict) and ``opt`` (or, as SnAG's, ``model_ema``)
+    and no mrbench ``config``."""
+    return ("config" not in state and ("opt" in state or "model_ema" in state)
+            and isinstance(state.get("model"), Mapping))
 
 
 def detect_format(state_dict: Mapping[str, Any], args: Mapping[str, Any]) -> ReleaseFormat:
@@ -218,10 +225,13 @@ def model_from_release(state: Mapping[str, Any], overrides: Mapping[str, Any] | 
     """An mrbench model (eval mode, CPU) with the weights of a release checkpoint dict."""
     from reference_models import build_model
 
-    weights = state["model"]
-    args = release_args(state["opt"])
-    fmt = detect_format(weights, args)
-    config = release_config(fmt, args, overrides)
+    args = release_args(state["opt"]) if "opt" in state else {}
+    fmt = detect_format(state["model"], args)
+    weights = state.get(fmt.weights, state["model"])
+    if not isinstance(weights, Mapping):
+        raise MrbenchError(f"{fmt.name} release checkpoint: {fmt.weights!r} is not a state dict")
+    inferred = fmt.infer(weights) if fmt.infer is not None else {}
+    config = release_config(fmt, args, {**inferred, **(overrides or {})})
     model = build_model(config)
     model.load_state_dict(convert_state_dict(fmt, model, weights))
     return model.eval(), config
