@@ -691,7 +691,7 @@ def _prepare_staged(target: Path, staging: Path, settings: Mapping[str, Any],
             raise MrbenchError(f"--resume works only on a {what}; {target} is not one")
         return StagedRun(target, staging)
     if interrupted and not replace:
-        raise MrbenchError(f"{interrupted[0]} holds an interrupted run: --resume finishes it (with the same "
+        raise MrbenchError(f"{interrupted[0]} holds an interrupted run: pass --resume to finish it (with the same "
                            f"settings){start_over}")
     if occupied and not replace:
         raise MrbenchError(f"{target} already exists and is not empty ("

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mrbench.data.schema import Query
+from mrbench.data.schema import Annotations, Query
 from mrbench.errors import MrbenchError, ValidationError
-from mrbench.masking.build import MaskSource, QueryPlan, masked_vid, plan_queries, qid_hash, relabel
+from mrbench.masking.build import QueryPlan, masked_vid, plan_queries, qid_hash, relabel
 from mrbench.masking.ranges import (
     check_window,
     masked_ranges,
@@ -166,16 +166,16 @@ def record(qid: Any, vid: str, windows: list[list[float]], duration: float = 40.
                             "relevant_windows": windows, **extra})
 
 
-def source(records: list[Query], clip_len: float = 2.0) -> MaskSource:
-    """A mask source over in-memory records (the features are never read by the planner)."""
-    return MaskSource(records, Path("/nonexistent"), clip_len, "val", "hand")
+def source(records: list[Query], clip_len: float = 2.0) -> tuple[Annotations, float]:
+    """The planner's inputs for in-memory records: their annotations and the clip length."""
+    return Annotations(records), clip_len
 
 
 def test_plan_queries_noise_plans_hand_values() -> None:
     """Per query: the new vid, the source's clip count, the merged ranges with the margin, and
     the (seed, qid hash) noise key; qids 5 and "5" differ in the key."""
     records = [record(5, "v1", [[4.0, 9.0]]), record("x", "v2", [[0.0, 2.0], [3.0, 4.0]])]
-    plans = plan_queries(source(records), {"v1": 20, "v2": 10}, "noise", 1.0, seed=3)
+    plans = plan_queries(*source(records), {"v1": 20, "v2": 10}, "noise", 1.0, seed=3)
     assert [p.vid for p in plans] == ["v1__mask_q5", "v2__mask_qx"]
     # [4, 9] +- 1 s at 2-s clips: floor(3/2) = 1 .. floor(10/2) = 5 -> [1, 5)
     # [0, 2] and [3, 4]: [0, 1) ... floor(3/2) = 1; [1, 2) .. floor(5/2) = 2 -> merged [0, 2)
@@ -189,12 +189,12 @@ def test_plan_queries_noise_plans_hand_values() -> None:
 def test_plan_queries_rejects_colliding_keys_and_unknown_strategies() -> None:
     """qid 5 and "5" share the manifest key "5"; a query without windows cannot be masked."""
     with pytest.raises(ValidationError, match="collides with qid 5 "):
-        plan_queries(source([record(5, "v1", [[0.0, 2.0]]), record("5", "v1", [[0.0, 2.0]])]),
+        plan_queries(*source([record(5, "v1", [[0.0, 2.0]]), record("5", "v1", [[0.0, 2.0]])]),
                      {"v1": 20}, "noise", 0.0, 0)
     with pytest.raises(MrbenchError, match="unknown strategy"):
-        plan_queries(source([record(5, "v1", [[0.0, 2.0]])]), {"v1": 20}, "blur", 0.0, 0)
+        plan_queries(*source([record(5, "v1", [[0.0, 2.0]])]), {"v1": 20}, "blur", 0.0, 0)
     with pytest.raises(ValidationError, match="beyond") as info:
-        plan_queries(source([record(5, "v1", [[30.0, 32.0]])]), {"v1": 10}, "noise", 0.0, 0)
+        plan_queries(*source([record(5, "v1", [[30.0, 32.0]])]), {"v1": 10}, "noise", 0.0, 0)
     assert info.value.file is None  # in-memory records: no file to name
 
 
@@ -202,7 +202,7 @@ def test_plan_queries_swap_never_takes_the_own_video() -> None:
     """The donor is another video of the split; offsets lie inside the donor."""
     records = [record(i, f"v{i % 3}", [[2.0, 6.0]]) for i in range(12)]
     lengths = {"v0": 20, "v1": 15, "v2": 12}
-    plans = plan_queries(source(records), lengths, "swap", 0.0, seed=1)
+    plans = plan_queries(*source(records), lengths, "swap", 0.0, seed=1)
     for plan in plans:
         assert plan.donor is not None and plan.donor != plan.source_vid
         assert plan.donor_clips == lengths[plan.donor]
@@ -210,7 +210,7 @@ def test_plan_queries_swap_never_takes_the_own_video() -> None:
         assert all(0 <= o < lengths[plan.donor] for o in plan.offsets)
     assert len({p.donor for p in plans}) == 3
     with pytest.raises(MrbenchError, match="two videos"):
-        plan_queries(source(records[:1]), {"v0": 20}, "swap", 0.0, 0)
+        plan_queries(*source(records[:1]), {"v0": 20}, "swap", 0.0, 0)
 
 
 def test_plan_queries_recontext_fits_the_moment_inside_a_host() -> None:
@@ -220,14 +220,14 @@ def test_plan_queries_recontext_fits_the_moment_inside_a_host() -> None:
     records = [record(1, "long", [[2.0, 7.0]], duration=40.0), record(2, "short", [[0.0, 2.0]], duration=5.0),
                record(3, "mid", [[0.0, 2.0]], duration=8.0)]
     # "short": 2 usable clips (no room); "mid": 4 usable clips of 10 (duration 8 s)
-    plans = plan_queries(source(records), {"long": 20, "short": 10, "mid": 10}, "recontext", 0.0, seed=0)
+    plans = plan_queries(*source(records), {"long": 20, "short": 10, "mid": 10}, "recontext", 0.0, seed=0)
     plan = plans[0]
     assert plan.context == "mid" and plan.moment == (1, 4)
     assert plan.n_clips == 10
     (first, last), = plan.ranges
     assert last - first == 3 and 0 <= first <= 1
     with pytest.raises(ValidationError, match="room"):
-        plan_queries(source(records[:2]), {"long": 20, "short": 10}, "recontext", 0.0, 0)
+        plan_queries(*source(records[:2]), {"long": 20, "short": 10}, "recontext", 0.0, 0)
 
 
 def plan_for(moment: tuple[int, int], position: int, n_clips: int, context: str | None = "host") -> QueryPlan:
@@ -310,9 +310,9 @@ def test_ranges_to_seconds_rounds_to_six_decimals() -> None:
 def test_plan_errors_name_the_annotation_file(tmp_path: Path) -> None:
     """A window beyond the video names the source's annotation file, qid and field."""
     annotations = tmp_path / "val.jsonl"
-    src = MaskSource([record(4, "v1", [[30.0, 32.0]])], Path("/nonexistent"), 2.0, "val", "hand", annotations)
+    src = Annotations([record(4, "v1", [[30.0, 32.0]])], path=annotations)
     with pytest.raises(ValidationError, match="beyond") as info:
-        plan_queries(src, {"v1": 10}, "noise", 0.0, 0)
+        plan_queries(src, 2.0, {"v1": 10}, "noise", 0.0, 0)
     assert info.value.file == str(annotations) and info.value.qid == 4
 
 
@@ -330,8 +330,8 @@ def test_relabel_keeps_float_spelling_and_absent_scores() -> None:
 def test_plan_refuses_qids_that_cannot_name_a_file(qid: str) -> None:
     """A qid becomes a file name of the variant: "/" inside, "." and ".." are refused."""
     with pytest.raises(ValidationError, match="file name"):
-        plan_queries(source([record(qid, "v1", [[0.0, 2.0]])]), {"v1": 10}, "noise", 0.0, 0)
-    plan_queries(source([record("a.b", "v1", [[0.0, 2.0]])]), {"v1": 10}, "noise", 0.0, 0)
+        plan_queries(*source([record(qid, "v1", [[0.0, 2.0]])]), {"v1": 10}, "noise", 0.0, 0)
+    plan_queries(*source([record("a.b", "v1", [[0.0, 2.0]])]), {"v1": 10}, "noise", 0.0, 0)
 
 
 def test_recontext_host_with_exactly_the_moments_room() -> None:
@@ -340,7 +340,7 @@ def test_recontext_host_with_exactly_the_moments_room() -> None:
     plan's range is [0, 3) (whatever the qid's random stream)."""
     records = [record(q, "long", [[2.0, 7.0]], duration=40.0) for q in range(12)]
     records.append(record(99, "host", [[0.0, 2.0]], duration=6.0))
-    plans = plan_queries(source(records), {"long": 20, "host": 10}, "recontext", 0.0, seed=5)
+    plans = plan_queries(*source(records), {"long": 20, "host": 10}, "recontext", 0.0, seed=5)
     for plan in plans[:12]:
         assert plan.context == "host" and plan.moment == (1, 4)
         assert plan.ranges == ((0, 3),) and plan.n_clips == 10

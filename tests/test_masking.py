@@ -18,9 +18,11 @@ from mrbench.data.dataset import DatasetDir, DatasetInfo
 from mrbench.data.features import FeatureStore
 from mrbench.data.schema import Query, read_annotations, write_annotations
 from mrbench.errors import MissingFeaturesError, MrbenchError, ValidationError
+from mrbench.io import staging_paths
 from mrbench.masking import build, build_variant, source_from_dir, source_from_file, verify
-from mrbench.masking.build import MANIFEST, masked_vid, qid_hash
+from mrbench.masking.build import masked_vid, qid_hash
 from mrbench.masking.ranges import masked_ranges
+from mrbench.masking.variant import MANIFEST
 from tests.conftest import require_shared
 
 TYPES = {"slowfast_features": 6, "clip_features": 4}
@@ -195,7 +197,7 @@ def test_resume_gives_the_bytes_of_an_uninterrupted_run(tmp_path: Path, qvh: tup
     out = tmp_path / "out"
     with pytest.raises(Interrupt):
         build_variant(source, out, seed=7, workers=workers, on_query=stop_after_17)
-    partial = tmp_path / "out.partial"
+    partial, _ = staging_paths(out)  # built beside --out, swapped in when complete
     assert partial.is_dir() and not out.exists()
     written = list(partial.glob("features/clip_features/*.npz"))
     assert 17 <= len(written) < 60
@@ -217,6 +219,9 @@ def test_resume_gives_the_bytes_of_an_uninterrupted_run(tmp_path: Path, qvh: tup
         build_variant(source, out, seed=7, strategy="zero", margin=1.0, resume=True)
     with pytest.raises(MrbenchError, match="differing: seed"):
         build_variant(source, out, seed=8, resume=True)
+    # force builds the other settings beside it and swaps them in
+    assert build_variant(source, out, seed=8, force=True).seed == 8
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 8 and not partial.exists()
 
 
 def test_several_seeds(tmp_path: Path, small: tuple) -> None:
@@ -324,7 +329,7 @@ def test_zero_and_mean(tmp_path: Path, small: tuple) -> None:
     build_variant(source, tmp_path / "mean1", strategy="mean", workers=1)
     assert tree_bytes(tmp_path / "mean") == tree_bytes(tmp_path / "mean1")
     store = FeatureStore(features)
-    vids = sorted({r.vid for r in source.records})
+    vids = sorted({r.vid for r in source.load().records})
     means = {t: np.concatenate([store.load_video(v)[t] for v in vids]).astype(np.float64).mean(0) for t in TYPES}
     manifest = json.loads((tmp_path / "mean" / MANIFEST).read_text())
     for entry in list(manifest["queries"].values())[:10]:
@@ -419,7 +424,7 @@ def test_dataset_directory_source(tmp_path: Path) -> None:
     directory = make_dataset_dir(tmp_path / "synth")
     for split in directory.splits():
         source = source_from_dir(directory.root, split)
-        assert source.clip_len == 1.0 and source.name == "synth"
+        assert source.clip_len == 1.0 and source.dataset == "synth" and source.provenance == "folder"
         build_variant(source, tmp_path / split, seed=1)
         report = verify(tmp_path / split)[0]
         assert report.queries == 12

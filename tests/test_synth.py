@@ -15,7 +15,16 @@ from hypothesis import strategies as st
 
 from mrbench.data.dataset import DatasetDir
 from mrbench.data.features import FeatureStore
-from mrbench.data.synth import JOB_FILE, SPLITS, SynthConfig, build_world, generate, job_record, key_word, plan
+from mrbench.data.synth import (
+    JOB_FILE,
+    SPLITS,
+    SynthConfig,
+    build_world,
+    generate,
+    job_record,
+    key_word,
+    plan,
+)
 from mrbench.errors import MrbenchError, ValidationError
 from mrbench.io import staging_paths
 from tests.conftest import run_cli

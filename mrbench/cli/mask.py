@@ -49,7 +49,8 @@ def mask(ctx: click.Context, dataset: str | None, root: Path | None, annotations
     """
     if ctx.invoked_subcommand is not None:
         return
-    from mrbench.masking.build import build, source_from_catalog, source_from_dir, source_from_file
+    from mrbench.data.catalog import resolve_split
+    from mrbench.masking.build import build
 
     given = [name for name, value in (("--dataset", dataset), ("--annotations", annotations),
                                       ("--data", data_dir)) if value is not None]
@@ -57,20 +58,15 @@ def mask(ctx: click.Context, dataset: str | None, root: Path | None, annotations
         raise click.UsageError("give exactly one of --dataset, --annotations or --data")
     if out is None:
         raise click.UsageError("--out is required")
-    if dataset is not None:
-        if not split or features is None:
-            raise click.UsageError("--dataset needs --split and --features")
-        source = source_from_catalog(dataset, split, features, root)
-    elif annotations is not None:
-        if clip_len is None or features is None:
-            raise click.UsageError("--annotations needs --clip-len and --features")
-        source = source_from_file(annotations, clip_len, features, split)
-    else:
-        if not split:
-            raise click.UsageError("--data needs --split")
-        source = source_from_dir(data_dir, split, features)
-    if clip_len is not None:
-        source.clip_len = clip_len
+    if dataset is not None and (not split or features is None):
+        raise click.UsageError("--dataset needs --split and --features")
+    if annotations is not None and (clip_len is None or features is None):
+        raise click.UsageError("--annotations needs --clip-len and --features")
+    if data_dir is not None and not split:
+        raise click.UsageError("--data needs --split")
+    kind = "catalog" if dataset is not None else "file" if annotations is not None else "folder"
+    source = resolve_split(dataset or annotations or data_dir, split, root=root, features=features,
+                           clip_len=clip_len, kind=kind)
     results = build(source, out, strategy=strategy, margin=margin, seeds=seeds, workers=workers,
                     resume=resume, progress=not quiet)
     for result in results:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mrbench.data.schema import Annotations, Query, read_annotations, read_charades_raw
 from mrbench.errors import MrbenchError
+from mrbench.io import MAX_CLIP_LEN, MIN_CLIP_LEN, finite_number, require_file, safe_name
 
 _MOMENT_DETR = "https://raw.githubusercontent.com/jayleicn/moment_detr/b7e553a/data"
 _LIGHTHOUSE = "https://raw.githubusercontent.com/line/lighthouse/d095eaa/data"
@@ -58,6 +60,9 @@ class DatasetSpec:
     license: str
     has_highlights: bool = False
     extra_files: tuple[str, ...] = field(default_factory=tuple)
+    answers: dict[str, str] = field(default_factory=dict)  # split released without windows -> its answers split
+    #: reads a split whose files are not community JSONL: ``loader(source, require_windows)``
+    loader: Callable[[SplitSource, bool], Annotations] | None = None
 
     def split_names(self) -> list[str]:
         return list(self.splits)
@@ -77,8 +82,8 @@ class DatasetSpec:
 _PUBLISHED_VIDEO = {"slowfast_features": 2304, "clip_features": 512}
 _PUBLISHED_TEXT = {"clip_text_features": 512}
 
-CATALOG: dict[str, DatasetSpec] = {
-    "qvhighlights": DatasetSpec(
+_DECLARED = (
+    DatasetSpec(
         name="qvhighlights",
         title="QVHighlights (Lei et al., NeurIPS 2021)",
         clip_len=2.0,
@@ -98,8 +103,9 @@ CATALOG: dict[str, DatasetSpec] = {
         splits={"train": "train", "val": "val", "test": "test", "test_answers": "test_answers"},
         license="CC BY-NC-SA 4.0 (annotations)",
         has_highlights=True,
+        answers={"test": "test_answers"},
     ),
-    "charades_sta": DatasetSpec(
+    DatasetSpec(
         name="charades_sta",
         title="Charades-STA (Gao et al., ICCV 2017)",
         clip_len=1.0,
@@ -129,7 +135,7 @@ CATALOG: dict[str, DatasetSpec] = {
         },
         license="Charades (AI2) non-commercial research terms",
     ),
-    "tacos": DatasetSpec(
+    DatasetSpec(
         name="tacos",
         title="TACoS (Regneri et al., TACL 2013)",
         clip_len=2.0,
@@ -147,7 +153,7 @@ CATALOG: dict[str, DatasetSpec] = {
         splits={"train": "train", "val": "val", "test": "test"},
         license="TACoS (MPII) research terms",
     ),
-    "activitynet": DatasetSpec(
+    DatasetSpec(
         name="activitynet",
         title="ActivityNet-Captions (Krishna et al., ICCV 2017), val_1",
         clip_len=2.0,
@@ -161,7 +167,11 @@ CATALOG: dict[str, DatasetSpec] = {
         splits={"val": "val"},
         license="ActivityNet-Captions research terms",
     ),
-}
+)
+
+#: Every catalog dataset by name. Adding a dataset is one more ``DatasetSpec`` in ``_DECLARED``:
+#: download, ``data info``, ``mask --dataset``, ``score --dataset`` and :func:`resolve_split` read it.
+CATALOG: dict[str, DatasetSpec] = {spec.name: spec for spec in _DECLARED}
 
 
 def get_spec(name: str) -> DatasetSpec:
@@ -204,18 +214,8 @@ def carve_videos(records: list[Query], fraction: float, seed: int) -> set[str]:
 
 
 def load_split(name: str, split: str, root: str | os.PathLike[str] | None = None) -> Annotations:
-    """Read (and validate) one split; derived splits are carved by video from their source."""
-    spec = get_spec(name)
-    path = split_path(name, split, root)
-    entry = spec.splits[split]
-    require = split not in ("test",) or not spec.has_highlights
-    annotations = read_annotations(path, require_windows=require)
-    if isinstance(entry, DerivedSplit):
-        carved = carve_videos(annotations.records, entry.fraction, entry.seed)
-        annotations = Annotations(
-            [r for r in annotations.records if (r.vid in carved) == entry.take], annotations.style, path
-        )
-    return annotations
+    """Read (and validate) one split of a catalog dataset (see :func:`resolve_split`)."""
+    return resolve_split(name, split, root=root).load()
 
 
 def load_charades_raw(split: str, root: str | os.PathLike[str] | None = None) -> list[Query]:
@@ -232,3 +232,115 @@ def load_charades_raw(split: str, root: str | os.PathLike[str] | None = None) ->
         if not path.is_file():
             raise MrbenchError(f"{path} not found: run `mrbench data download charades_sta`")
     return read_charades_raw(txt, durations, first_qid=0 if split == "train" else 12404)
+
+
+# --- one answer to "which split is this" -----------------------------------------------------
+@dataclass(frozen=True)
+class SplitSource:
+    """One split of a dataset, wherever it comes from: everything a command needs to read it.
+
+    ``annotations``: the file its records come from (for a carved split, the file it is carved
+    from; ``carve`` says how). ``features``: the per-file feature root (None: not given).
+    ``clip_len``: seconds per clip; ``max_clips``: the dataset's cap on clips per video (None: no
+    cap). ``video_types``: the video feature types the dataset declares (None: every folder
+    found). ``provenance``: ``"catalog"``, ``"folder"`` (an mrbench dataset directory,
+    ``data_dir``) or ``"file"`` (a bare annotation file). ``answers``: the split holding this
+    split's windows when it is released without them (QVHighlights ``test``). ``root``: a catalog
+    dataset's download folder; ``loader``: the catalog's reader for files that are not community
+    JSONL.
+    """
+
+    dataset: str
+    split: str
+    annotations: Path
+    clip_len: float
+    provenance: str
+    features: Path | None = None
+    max_clips: int | None = None
+    video_types: tuple[str, ...] | None = None
+    data_dir: Path | None = None
+    carve: DerivedSplit | None = None
+    answers: str | None = None
+    root: Path | None = None
+    loader: Callable[[SplitSource, bool], Annotations] | None = None
+
+    @property
+    def require_windows(self) -> bool:
+        """Whether every record must have windows (not where the answers are released apart)."""
+        return self.answers is None
+
+    def load(self, require_windows: bool | None = None) -> Annotations:
+        """Read and validate the split's records (a carved split: its share of the source file's
+        videos). ``require_windows`` overrides :attr:`require_windows`."""
+        require = self.require_windows if require_windows is None else require_windows
+        if self.loader is not None:
+            annotations = self.loader(self, require)
+        else:
+            annotations = read_annotations(self.annotations, require_windows=require)
+        if self.carve is None:
+            return annotations
+        carved = carve_videos(annotations.records, self.carve.fraction, self.carve.seed)
+        return Annotations([r for r in annotations.records if (r.vid in carved) == self.carve.take],
+                           annotations.style, annotations.path)
+
+
+def resolve_split(source: str | os.PathLike[str], split: str | None = None, *,
+                  root: str | os.PathLike[str] | None = None, features: str | os.PathLike[str] | None = None,
+                  clip_len: float | None = None, kind: str | None = None) -> SplitSource:
+    """The :class:`SplitSource` of ``split`` of ``source``: an mrbench dataset directory, a catalog
+    dataset name (annotation files under ``root``, default :func:`default_root`) or an annotation
+    file (``clip_len`` required; ``split`` defaults to the file's stem), tried in that order
+    unless ``kind`` (``"folder"``, ``"catalog"`` or ``"file"``) says which.
+
+    ``features`` sets the feature root (a dataset directory's default: ``DIR/features``);
+    ``clip_len`` overrides the dataset's clip length. Errors are one line naming what is wrong.
+    """
+    from mrbench.data.dataset import DatasetDir, is_dataset_dir
+
+    if kind == "folder" and not is_dataset_dir(source):
+        raise MrbenchError(f"{source} is not an mrbench dataset directory (no dataset.json)")
+    if kind == "catalog":
+        get_spec(str(source))
+    if clip_len is not None and (not finite_number(clip_len) or not MIN_CLIP_LEN <= clip_len <= MAX_CLIP_LEN):
+        raise MrbenchError(f"--clip-len must be a positive number of seconds in [{MIN_CLIP_LEN}, {MAX_CLIP_LEN}], "
+                           f"got {clip_len}")
+    feature_root = None if features is None else Path(features)
+    if kind in (None, "folder") and is_dataset_dir(source):
+        if not split:
+            raise MrbenchError(f"{source}: name a split")
+        directory = DatasetDir(source)
+        info = directory.info()
+        path = directory.annotation_path(split)
+        if not path.is_file():
+            raise MrbenchError(f"{source} has no split {split!r} (splits: {', '.join(directory.splits()) or 'none'})")
+        return SplitSource(info.name, split, path, float(clip_len or info.clip_len), "folder",
+                           feature_root or directory.features_root, info.max_clips,
+                           tuple(sorted(info.video_features)) or None, Path(source))
+    if kind in (None, "catalog") and str(source) in CATALOG:
+        source = str(source)
+        spec = CATALOG[source]
+        if not split:
+            raise MrbenchError(f"dataset {source!r}: name a split ({', '.join(spec.splits)})")
+        entry = spec.splits.get(split)
+        path = split_path(source, split, root)
+        return SplitSource(source, split, path, float(clip_len or spec.clip_len), "catalog", feature_root,
+                           spec.max_clips, carve=entry if isinstance(entry, DerivedSplit) else None,
+                           answers=spec.answers.get(split), root=Path(root or default_root(source)),
+                           loader=spec.loader)
+    path = Path(source)
+    if kind == "file" or (kind is None and path.is_file()):
+        require_file(path, "annotation file")
+        if clip_len is None:
+            raise MrbenchError(f"{path}: an annotation file needs a clip length (--clip-len)")
+        return SplitSource(path.stem, safe_name(split or path.stem, "split"), path, float(clip_len), "file",
+                           feature_root)
+    raise MrbenchError(f"{source!r} is neither a dataset directory, an annotation file nor one of "
+                       f"{', '.join(CATALOG)}")
+
+
+def dataset_splits(source: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> list[SplitSource]:
+    """Every split of a catalog dataset or a dataset directory, resolved (:func:`resolve_split`)."""
+    from mrbench.data.dataset import DatasetDir, is_dataset_dir
+
+    names = DatasetDir(source).splits() if is_dataset_dir(source) else list(get_spec(str(source)).splits)
+    return [resolve_split(source, split, root=root) for split in names]

@@ -1,8 +1,9 @@
 """The masking job: plan every query, write the masked features, then the annotations and manifest.
 
-A variant is built in ``<OUT>.partial`` and renamed to ``OUT`` only when complete. Every output
-file is written atomically, so an interrupted run leaves only whole files; ``resume=True``
-redoes exactly the queries whose files are not all there. All randomness is drawn per query from
+The split to mask is a :class:`~mrbench.data.catalog.SplitSource` (:func:`~mrbench.data.catalog.resolve_split`).
+A variant is built beside ``OUT`` and swapped in only when complete (the staged-output protocol,
+:func:`mrbench.io.staged_output`). Every output file is written atomically, so an interrupted run
+leaves only whole files; ``resume=True`` redoes exactly the queries whose files are not all there. All randomness is drawn per query from
 ``SeedSequence([seed, key(qid), stream])`` (``key`` a hash of the qid), so the bytes depend
 neither on the worker count nor on where a run was interrupted.
 
@@ -18,41 +19,34 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mrbench import __version__
+from mrbench.data.catalog import SplitSource, resolve_split
 from mrbench.data.dataset import DatasetDir, DatasetInfo
 from mrbench.data.features import TEXT_TYPE, FeatureStore
 from mrbench.data.schema import (
     Annotations,
-    FileStyle,
     Query,
-    read_annotations,
     require_plain_names,
     write_annotations,
 )
 from mrbench.errors import MrbenchError, ValidationError
 from mrbench.io import (
-    MAX_CLIP_LEN,
-    MAX_CLIPS,
-    MIN_CLIP_LEN,
     atomic_write_text,
     check_output_dir,
     finite_number,
-    folder_lock,
-    path_inside,
-    read_text,
     refuse_overwrite,
     safe_name,
     sha256_file,
+    staged_output,
 )
 from mrbench.masking.fastio import read_features, read_shape, write_features
 from mrbench.masking.ranges import Range, masked_ranges, moment_block, ranges_to_seconds
@@ -63,66 +57,34 @@ from mrbench.masking.strategies import (
     apply_recontext,
     apply_swap,
 )
+from mrbench.masking.variant import MANIFEST, read_manifest, seed_dirs
 
-MANIFEST = "manifest.json"
+#: the settings record of a run in progress (in its staging folder)
 JOB_FILE = ".mask-job.json"
+#: where earlier versions built a variant (``OUT.partial``); ``--resume`` still finishes such a run
 PARTIAL_SUFFIX = ".partial"
 _EPS = 1e-9
 
 
-# --- the source ----------------------------------------------------------------------------
-@dataclass
-class MaskSource:
-    """What gets masked: one split's annotations, its per-file feature root and clip length."""
-
-    records: list[Query]
-    features: Path
-    clip_len: float
-    split: str
-    name: str
-    annotations: Path | None = None
-    style: FileStyle = field(default_factory=FileStyle)
-    max_clips: int | None = None
-    types: list[str] | None = None  # video feature types (default: every directory found)
-    data_dir: Path | None = None
-
-
+# --- the source: shortcuts of resolve_split --------------------------------------------------
 def source_from_catalog(name: str, split: str, features: str | os.PathLike[str],
-                        root: str | os.PathLike[str] | None = None) -> MaskSource:
+                        root: str | os.PathLike[str] | None = None) -> SplitSource:
     """A catalog dataset's split (annotation files under ``root``) with features under ``features``."""
-    from mrbench.data.catalog import get_spec, load_split
-
-    spec = get_spec(name)
-    annotations = load_split(name, split, root)
-    return MaskSource(annotations.records, Path(features), spec.clip_len, split, name,
-                      annotations.path, annotations.style, spec.max_clips)
+    return resolve_split(name, split, root=root, features=features, kind="catalog")
 
 
 def source_from_file(path: str | os.PathLike[str], clip_len: float, features: str | os.PathLike[str],
-                     split: str | None = None, name: str | None = None) -> MaskSource:
-    """A custom annotation file with features under ``features`` and clips of ``clip_len`` s."""
-    _check_clip_len(clip_len)
-    annotations = read_annotations(path, require_windows=True)
-    stem = Path(path).stem
-    return MaskSource(annotations.records, Path(features), float(clip_len), split or stem,
-                      name or stem, annotations.path, annotations.style)
-
-
-def _check_clip_len(clip_len: object) -> None:
-    if not finite_number(clip_len) or not MIN_CLIP_LEN <= clip_len <= MAX_CLIP_LEN:  # type: ignore[operator]
-        raise MrbenchError(f"--clip-len must be a positive number of seconds in [{MIN_CLIP_LEN}, {MAX_CLIP_LEN}], got {clip_len}")
+                     split: str | None = None, name: str | None = None) -> SplitSource:
+    """A custom annotation file with features under ``features`` and clips of ``clip_len`` s
+    (``split`` and the dataset ``name`` default to the file's stem)."""
+    source = resolve_split(path, split, features=features, clip_len=clip_len, kind="file")
+    return dataclasses.replace(source, dataset=name) if name else source
 
 
 def source_from_dir(data_dir: str | os.PathLike[str], split: str,
-                    features: str | os.PathLike[str] | None = None) -> MaskSource:
+                    features: str | os.PathLike[str] | None = None) -> SplitSource:
     """One split of an mrbench dataset directory (``mrbench synth`` output, another variant, ...)."""
-    directory = DatasetDir(data_dir)
-    info = directory.info()
-    annotations = directory.load(split)
-    types = sorted(info.video_features) or None
-    return MaskSource(annotations.records, Path(features) if features else directory.features_root,
-                      float(info.clip_len), split, info.name, annotations.path, annotations.style,
-                      info.max_clips, types, Path(data_dir))
+    return resolve_split(data_dir, split, features=features, kind="folder")
 
 
 # --- planning ------------------------------------------------------------------------------
@@ -187,22 +149,22 @@ def video_lengths(store: FeatureStore, vids: Sequence[str], types: Sequence[str]
     return lengths
 
 
-def plan_queries(source: MaskSource, lengths: dict[str, int], strategy: str, margin: float,
+def plan_queries(annotations: Annotations, clip_len: float, lengths: dict[str, int], strategy: str, margin: float,
                  seed: int) -> list[QueryPlan]:
-    """One :class:`QueryPlan` per query, in file order (raises on windows beyond the video)."""
+    """One :class:`QueryPlan` per query of ``annotations``, in file order, with clips of
+    ``clip_len`` seconds (raises on windows beyond the video, naming the annotation file)."""
     if strategy not in STRATEGIES:
         raise MrbenchError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-    file = str(source.annotations) if source.annotations else None
-    clip_len = source.clip_len
+    file = str(annotations.path) if annotations.path else None
     durations = {}
-    for record in source.records:
+    for record in annotations.records:
         durations.setdefault(record.vid, float(record.duration))
     all_vids = sorted(lengths)
     # clips of a context video that lie inside its annotated duration (room for a moment)
     usable = {v: min(lengths[v], math.floor(durations[v] / clip_len + _EPS)) for v in all_vids}
     plans = []
     seen: dict[str, object] = {}
-    for record in source.records:
+    for record in annotations.records:
         key = str(record.qid)
         if key in seen:
             raise ValidationError(f"qid collides with qid {seen[key]!r} as a manifest key", file=file,
@@ -336,153 +298,128 @@ class MaskResult:
     seed: int
     queries: int
     clips_masked: int
-    resumed: int  # queries found complete in the partial directory
+    resumed: int  # queries found complete in the interrupted run
 
 
-def variant_dirs(out: str | os.PathLike[str], seeds: Sequence[int]) -> list[Path]:
-    """``OUT`` for one seed, ``OUT/seed<k>`` for several (the contract)."""
-    out = Path(out)
-    return [out] if len(seeds) == 1 else [out / f"seed{s}" for s in seeds]
+@dataclass(frozen=True)
+class _Plan:
+    """Everything decided before the first output file: the queries' plans and the settings."""
+
+    plans: list[QueryPlan]
+    store: FeatureStore
+    types: list[str]
+    vids: list[str]
+    lengths: dict[str, int]
+    header: dict[str, Any]  # the manifest's settings
+    settings: dict[str, Any]  # what a resumed run must share: the header and the records' digest
 
 
-def build(source: MaskSource, out: str | os.PathLike[str], *, strategy: str = "noise",
+def build(source: SplitSource, out: str | os.PathLike[str], *, strategy: str = "noise",
           margin: float = 3.0, seeds: Sequence[int] = (0,), workers: int = 1, resume: bool = False,
-          progress: bool = False, on_query: Callable[[str], None] | None = None) -> list[MaskResult]:
+          force: bool = False, progress: bool = False,
+          on_query: Callable[[str], None] | None = None) -> list[MaskResult]:
     """Build one variant per seed (``OUT`` for one seed, ``OUT/seed<k>`` for several)."""
     if not seeds:
         raise MrbenchError("give at least one seed")
     if len(set(seeds)) != len(seeds):
         raise MrbenchError(f"duplicate seeds: {list(seeds)}")
+    annotations = source.load()
     return [
-        build_variant(source, target, strategy=strategy, margin=margin, seed=seed, workers=workers,
-                      resume=resume, progress=progress, on_query=on_query)
-        for seed, target in zip(seeds, variant_dirs(out, seeds), strict=True)
+        _build_variant(source, annotations, target, strategy, margin, seed, workers, resume, force, progress,
+                       on_query)
+        for seed, target in zip(seeds, seed_dirs(out, seeds), strict=True)
     ]
 
 
-def build_variant(source: MaskSource, out: str | os.PathLike[str], *, strategy: str = "noise",
-                  margin: float = 3.0, seed: int = 0, workers: int = 1, resume: bool = False,
-                  progress: bool = False,
-                  on_query: Callable[[str], None] | None = None) -> MaskResult:
-    """Build one masked variant in ``OUT`` (via ``OUT.partial``); see the module docstring.
+def build_variant(source: SplitSource, out: str | os.PathLike[str], *, strategy: str = "noise",
+                  margin: float = 3.0, seed: int = 0, workers: int = 1, resume: bool = False, force: bool = False,
+                  progress: bool = False, on_query: Callable[[str], None] | None = None) -> MaskResult:
+    """Build one masked variant in ``OUT``, staged beside it (:func:`mrbench.io.staged_output`).
 
-    ``on_query(key)`` is called in this process after each query's files are complete.
+    ``resume`` finishes an interrupted run of the same settings and inputs (or answers at once
+    for a complete variant of them); ``force`` discards an interrupted run and replaces an
+    existing variant (swapped in when the new one is complete). ``on_query(key)`` is called in
+    this process after each query's files are complete.
     """
-    target = Path(out)
+    return _build_variant(source, source.load(), Path(out), strategy, margin, seed, workers, resume, force,
+                          progress, on_query)
+
+
+def _build_variant(source: SplitSource, annotations: Annotations, target: Path, strategy: str, margin: float,
+                   seed: int, workers: int, resume: bool, force: bool, progress: bool,
+                   on_query: Callable[[str], None] | None) -> MaskResult:
+    """:func:`build_variant` of already loaded annotations."""
     if strategy not in STRATEGIES:
         raise MrbenchError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     if not finite_number(margin) or margin < 0:
         raise MrbenchError(f"--margin must be a finite number >= 0 seconds, got {margin}")
-    _check_clip_len(source.clip_len)
-    if not source.records:
+    if source.features is None:
+        raise MrbenchError(f"masking {source.dataset} {source.split} needs its feature root (--features)")
+    if not annotations.records:
         raise ValidationError("has no queries to mask", file=source.annotations)
-    require_plain_names(Annotations(source.records, path=source.annotations))
-    refuse_overwrite(target, [source.annotations, source.data_dir], "--out", read_whole=[source.features])
-    check_output_dir(target, "--out")
-    with folder_lock(target):
-        return _build_variant(source, target, strategy, margin, seed, workers, resume, progress, on_query)
-
-
-def _build_variant(source: MaskSource, target: Path, strategy: str, margin: float, seed: int, workers: int,
-                   resume: bool, progress: bool, on_query: Callable[[str], None] | None) -> MaskResult:
-    """:func:`build_variant` while holding the lock of ``target``."""
-    work = target.with_name(target.name + PARTIAL_SUFFIX)
-    if (target / MANIFEST).is_file() and resume:
-        manifest = read_manifest(target)
-        wanted = {"split": source.split, "strategy": strategy, "margin": float(margin), "seed": int(seed),
-                  "clip_len": float(source.clip_len)}
-        differing = [key for key, value in wanted.items() if manifest.get(key) != value]
-        if manifest.get("source", {}).get("features") != str(source.features.resolve()):
-            differing.append("features")
-        if differing:
-            raise MrbenchError(f"{target} is a complete variant made with other settings "
-                               f"(differing: {', '.join(differing)}); remove it or choose another --out")
-        (target / JOB_FILE).unlink(missing_ok=True)  # interrupted right after the final rename
-        queries = manifest["queries"].values()
-        return MaskResult(target, seed, len(queries),
-                          sum(b - a for q in queries for a, b in q["masked_clips"]), len(queries))
-    if target.exists():
-        raise MrbenchError(f"{target} already exists; remove it or choose another --out")
-    if work.exists() and not resume:
-        raise MrbenchError(f"{work} holds an interrupted run: pass --resume to finish it, or delete it")
-
-    for record in source.records:  # before touching any feature file
+    require_plain_names(annotations)
+    for record in annotations.records:  # before touching any feature file
         if not record.windows:
             raise ValidationError("no ground-truth windows: masking needs them", file=source.annotations,
                                   qid=record.qid, field="relevant_windows")
+    refuse_overwrite(target, [source.annotations, source.data_dir], "--out", read_whole=[source.features])
+    check_output_dir(target, "--out")
     executor = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
-    existed = work.exists()
-    try:
-        plans, checksums, already, store, types, vids, header = _run(
-            source, work, strategy, margin, seed, progress, on_query, executor)
-    except BaseException as exc:
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
-        if isinstance(exc, MrbenchError) and work.exists() and not existed:
-            if any(work.glob("features/*/*.npz")):
-                raise MrbenchError(f"{exc} ({work} is kept: --resume continues it)") from None
-            shutil.rmtree(work)  # nothing that --resume could use
-        raise
-    if executor is not None:
-        executor.shutdown()
-
-    queries = {}
-    records = []
-    plan_of = {p.key: p for p in plans}
-    durations = {}
-    for record in source.records:
-        durations.setdefault(record.vid, record.duration)
-    for record in source.records:
-        plan = plan_of[str(record.qid)]
-        duration = durations[plan.context] if plan.context else record.duration
-        records.append(relabel(record, plan, source.clip_len, duration))
-        queries[plan.key] = _manifest_entry(plan, source.clip_len)
-
-    annotations_rel = f"annotations/{source.split}.jsonl"
-    write_annotations(work / annotations_rel, Annotations(records, source.style))
-    dims = {t: read_shape(store, t, vids[0])[1] for t in types}
-    text_dim = int(store.load_text(source.records[0].qid)["last_hidden_state"].shape[-1])
-    info = DatasetInfo(
-        name=source.name, clip_len=float(source.clip_len), video_features=dims,
-        text_features={TEXT_TYPE: text_dim}, splits=[source.split], max_clips=source.max_clips,
-        kind="masked", extra={"strategy": strategy, "margin": float(margin), "seed": int(seed),
-                              "source": header["source"]},
-    )
-    DatasetDir(work).write_info(info)
-    for rel in (annotations_rel, "dataset.json"):
-        checksums[rel] = sha256_file(work / rel)
-    manifest = {**header, "text_features": str((source.features / TEXT_TYPE).resolve()),
-                "queries": queries, "files": dict(sorted(checksums.items()))}
-    atomic_write_text(work / MANIFEST, dump_manifest(manifest))
-    os.replace(work, target)
-    (target / JOB_FILE).unlink()
-    return MaskResult(target, seed, len(plans), sum(b - a for p in plans for a, b in p.ranges), already)
-
-
-def _run(source: MaskSource, work: Path, strategy: str, margin: float, seed: int, progress: bool,
-         on_query: Callable[[str], None] | None, executor: ProcessPoolExecutor | None) -> tuple:
-    """Plan and write every query's files into ``work`` (the executor, if any, does the reading
-    and writing); returns (plans, checksums, queries already done, store, types, vids, header)."""
-    from tqdm import tqdm
 
     def mapper(function: Callable, *iterables: Sequence) -> Iterable:
         return executor.map(function, *iterables, chunksize=32) if executor else map(function, *iterables)
 
-    store = FeatureStore(source.features)
-    if (source.features / "index.parquet").is_file() and not store.video_types():
-        raise MrbenchError(f"{source.features} is a packed store; masking reads per-file features")
-    types = list(source.types or store.video_types())
-    vids = list(dict.fromkeys(r.vid for r in source.records))
-    store.check(vids, [r.qid for r in source.records], types)
-    lengths = video_lengths(store, vids, types, mapper)
-    plans = plan_queries(source, lengths, strategy, margin, seed)
+    try:
+        plan = _plan(source, annotations.records, strategy, margin, seed, mapper)
+        with staged_output(target, plan.settings, recorded=_recorded_settings, resume=resume, replace=force,
+                           record=JOB_FILE, resumable=_has_features,
+                           legacy=[target.with_name(target.name + PARTIAL_SUFFIX)], replace_option=None,
+                           what="masked variant") as run:
+            if run.done:
+                queries = read_manifest(target)["queries"].values()
+                return MaskResult(target, seed, len(queries),
+                                  sum(b - a for q in queries for a, b in q["masked_clips"]), len(queries))
+            checksums, already = _write_features(source, plan, run.folder, run.resumed, strategy, seed, progress,
+                                                 on_query, executor, mapper)
+            _write_description(source, annotations, plan, run.folder, checksums)
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+    return MaskResult(target, seed, len(plan.plans), sum(b - a for p in plan.plans for a, b in p.ranges), already)
 
+
+def _recorded_settings(target: Path) -> dict[str, Any] | None:
+    """The settings the complete variant at ``target`` records (None when it is not one)."""
+    if not (target / MANIFEST).is_file():
+        return None
+    manifest = read_manifest(target)
+    return {key: manifest.get(key) for key in ("split", "strategy", "margin", "seed", "clip_len", "types", "source")}
+
+
+def _has_features(folder: Path) -> bool:
+    """Whether an interrupted run in ``folder`` wrote feature files (worth resuming)."""
+    return any(folder.glob("features/*/*.npz"))
+
+
+def _plan(source: SplitSource, records: list[Query], strategy: str, margin: float, seed: int,
+          mapper: Callable) -> _Plan:
+    """Check the feature files of every query and plan them (only headers are read)."""
+    features = Path(source.features)  # type: ignore[arg-type]
+    store = FeatureStore(features)
+    if (features / "index.parquet").is_file() and not store.video_types():
+        raise MrbenchError(f"{features} is a packed store; masking reads per-file features")
+    types = list(source.video_types or store.video_types())
+    vids = list(dict.fromkeys(r.vid for r in records))
+    store.check(vids, [r.qid for r in records], types)
+    lengths = video_lengths(store, vids, types, mapper)
+    plans = plan_queries(Annotations(records, path=source.annotations), source.clip_len, lengths, strategy,
+                         margin, seed)
     header = {
         "mrbench_version": __version__,
         "source": {
-            "annotations": str(source.annotations.resolve()) if source.annotations else None,
-            "features": str(source.features.resolve()),
-            "dataset": source.name,
+            "annotations": str(source.annotations.resolve()),
+            "features": str(features.resolve()),
+            "dataset": source.dataset,
             **({"data_dir": str(source.data_dir.resolve())} if source.data_dir else {}),
         },
         "split": source.split,
@@ -492,33 +429,38 @@ def _run(source: MaskSource, work: Path, strategy: str, margin: float, seed: int
         "clip_len": float(source.clip_len),
         "types": types,
     }
-    job_state = {**header, "records_sha256": _records_digest(source.records)}
-    resuming = work.exists()
+    settings = {**header, "records_sha256": _records_digest(records)}
+    return _Plan(plans, store, types, vids, lengths, header, settings)
+
+
+def _write_features(source: SplitSource, plan: _Plan, work: Path, resuming: bool, strategy: str, seed: int,
+                    progress: bool, on_query: Callable[[str], None] | None, executor: ProcessPoolExecutor | None,
+                    mapper: Callable) -> tuple[dict[str, str], int]:
+    """Write every query's feature files into ``work`` (the executor, if any, does the reading
+    and writing); returns the checksums and the number of queries found complete."""
+    from tqdm import tqdm
+
+    features = Path(source.features)  # type: ignore[arg-type]
+    types, plans = plan.types, plan.plans
     if resuming:
-        previous = _read_job(work / JOB_FILE) if (work / JOB_FILE).is_file() else None
-        if previous != job_state:
-            raise MrbenchError(f"{work} was started with other settings or inputs; delete it to start over")
         for leftover in work.glob("features/*/.*.tmp"):
             leftover.unlink()
-    else:
-        (work / "features").mkdir(parents=True)
-        atomic_write_text(work / JOB_FILE, json.dumps(job_state, indent=2) + "\n")
     for feature_type in types:
-        (work / "features" / feature_type).mkdir(exist_ok=True)
+        (work / "features" / feature_type).mkdir(parents=True, exist_ok=True)
     text_link = work / "features" / TEXT_TYPE
     if not text_link.is_symlink():
-        os.symlink((source.features / TEXT_TYPE).resolve(), text_link, target_is_directory=True)
+        os.symlink((features / TEXT_TYPE).resolve(), text_link, target_is_directory=True)
 
     already = sum(all((work / _relpath(t, p.vid)).is_file() for t in types) for p in plans) if resuming else 0
     by_video: dict[str, list[QueryPlan]] = {}
-    for plan in plans:
-        by_video.setdefault(plan.source_vid, []).append(plan)
+    for query in plans:
+        by_video.setdefault(query.source_vid, []).append(query)
     checksums: dict[str, str] = {}
-    job = _Job(source.features, work, tuple(types), strategy, resuming)
+    job = _Job(features, work, tuple(types), strategy, resuming)
     bar = tqdm(total=len(plans), desc=f"mask {strategy} seed {seed}", unit="query", disable=not progress)
     try:
         if strategy == "mean":
-            job = dataclasses.replace(job, means=_dataset_means(job, lengths, mapper))
+            job = dataclasses.replace(job, means=_dataset_means(job, plan.lengths, mapper))
         if executor is None:
             for vid, group in by_video.items():
                 _collect(_mask_video(job, vid, group), checksums, bar, on_query)
@@ -528,7 +470,41 @@ def _run(source: MaskSource, work: Path, strategy: str, margin: float, seed: int
                 _collect(future.result(), checksums, bar, on_query)
     finally:
         bar.close()
-    return plans, checksums, already, store, types, vids, header
+    return checksums, already
+
+
+def _write_description(source: SplitSource, annotations: Annotations, plan: _Plan, work: Path,
+                       checksums: dict[str, str]) -> None:
+    """The annotations (relabelled), ``dataset.json`` and the manifest, written last."""
+    queries = {}
+    records = []
+    plan_of = {p.key: p for p in plan.plans}
+    durations: dict[str, float] = {}
+    for record in annotations.records:
+        durations.setdefault(record.vid, record.duration)
+    for record in annotations.records:
+        query = plan_of[str(record.qid)]
+        duration = durations[query.context] if query.context else record.duration
+        records.append(relabel(record, query, source.clip_len, duration))
+        queries[query.key] = _manifest_entry(query, source.clip_len)
+
+    annotations_rel = f"annotations/{source.split}.jsonl"
+    write_annotations(work / annotations_rel, Annotations(records, annotations.style))
+    dims = {t: read_shape(plan.store, t, plan.vids[0])[1] for t in plan.types}
+    text_dim = int(plan.store.load_text(annotations.records[0].qid)["last_hidden_state"].shape[-1])
+    info = DatasetInfo(
+        name=source.dataset, clip_len=float(source.clip_len), video_features=dims,
+        text_features={TEXT_TYPE: text_dim}, splits=[source.split], max_clips=source.max_clips,
+        kind="masked", extra={"strategy": plan.header["strategy"], "margin": plan.header["margin"],
+                              "seed": plan.header["seed"], "source": plan.header["source"]},
+    )
+    DatasetDir(work).write_info(info)
+    for rel in (annotations_rel, "dataset.json"):
+        checksums[rel] = sha256_file(work / rel)
+    features = Path(source.features)  # type: ignore[arg-type]
+    manifest = {**plan.header, "text_features": str((features / TEXT_TYPE).resolve()),
+                "queries": queries, "files": dict(sorted(checksums.items()))}
+    atomic_write_text(work / MANIFEST, dump_manifest(manifest))
 
 
 def _collect(results: list[tuple[str, dict[str, str]]], checksums: dict[str, str], bar,  # noqa: ANN001
@@ -551,17 +527,6 @@ def _dataset_means(job: _Job, lengths: dict[str, int], mapper: Callable) -> dict
     return {t: np.asarray(totals[t] / count) for t in job.types}
 
 
-def _read_job(path: Path) -> dict[str, Any]:
-    """The settings an interrupted run recorded (``.mask-job.json``)."""
-    try:
-        job = json.loads(read_text(path, what="job file"))
-    except (ValueError, RecursionError) as exc:
-        raise ValidationError(f"invalid JSON ({exc}); delete the interrupted run to start over"[:200], file=path) from None
-    if not isinstance(job, dict):
-        raise ValidationError("expected a JSON object; delete the interrupted run to start over", file=path)
-    return job
-
-
 def _manifest_entry(plan: QueryPlan, clip_len: float) -> dict:
     entry = {
         "qid": plan.qid,
@@ -582,90 +547,6 @@ def _records_digest(records: Sequence[Query]) -> str:
     text = json.dumps([r.to_dict() for r in records], sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-
-
-_MANIFEST_KEYS = ("source", "split", "strategy", "margin", "seed", "clip_len", "queries", "files")
-
-
-def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and validate ``DIR/manifest.json`` (the one check of its shape, used by ``mask
-    verify`` and ``--resume``): every field a command relies on has its type and range, and every
-    name or file in it stays inside the variant. Errors name the file and the field."""
-    path = Path(directory) / MANIFEST
-    try:
-        data = json.loads(read_text(path, what="manifest"))
-    except (ValueError, RecursionError) as exc:
-        raise ValidationError(f"invalid JSON ({exc})"[:200], file=path) from None
-
-    def fail(message: str, field: str, qid: object = None) -> ValidationError:
-        return ValidationError(message, file=path, field=field, qid=qid)
-
-    if not isinstance(data, dict):
-        raise ValidationError("expected a JSON object", file=path)
-    missing = [k for k in _MANIFEST_KEYS if k not in data]
-    if missing:
-        raise fail(f"missing keys {', '.join(missing)}", missing[0])
-    safe_name(data["split"], "split", file=path)
-    if data["strategy"] not in STRATEGIES:
-        raise fail(f"must be one of {', '.join(STRATEGIES)}", "strategy")
-    if not finite_number(data["margin"]) or data["margin"] < 0:
-        raise fail("must be a number >= 0", "margin")
-    if not finite_number(data["clip_len"]) or not MIN_CLIP_LEN <= data["clip_len"] <= MAX_CLIP_LEN:
-        raise fail(f"must be a number of seconds in [{MIN_CLIP_LEN}, {MAX_CLIP_LEN}]", "clip_len")
-    if isinstance(data["seed"], bool) or not isinstance(data["seed"], int) or data["seed"] < 0:
-        raise fail("must be a non-negative integer", "seed")
-    if not isinstance(data["source"], dict) or not isinstance(data["source"].get("features"), str):
-        raise fail("must be an object with the source feature root", "source")
-    types = data.get("types")
-    if types is not None and (not isinstance(types, list) or not types):
-        raise fail("must be a list of feature types", "types")
-    for name in types or ():
-        safe_name(name, "types", file=path)
-    files = data["files"]
-    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
-        raise fail("must map relative paths to sha256 digests", "files")
-    for rel in files:
-        path_inside(directory, *str(rel).split("/"), field="files", file=path)
-    if not isinstance(data["queries"], dict):
-        raise fail("must be an object of queries", "queries")
-    for key, entry in data["queries"].items():
-        _check_manifest_query(entry, lambda message, k=key: fail(message, "queries", k))
-    return data
-
-
-def _check_manifest_query(entry: object, fail: Callable[[str], ValidationError]) -> None:
-    """One entry of a manifest's ``queries``: names, clip count and clip ranges in range."""
-    if not isinstance(entry, dict) or not all(k in entry for k in ("vid", "source_vid", "n_clips", "masked_clips")):
-        raise fail("must be an object with vid, source_vid, n_clips and masked_clips")
-    for key in ("vid", "source_vid", "context_vid", "donor_vid"):
-        if key in entry:
-            try:
-                safe_name(entry[key], key)
-            except ValidationError as exc:
-                raise fail(f"{key} {exc.reason}") from None
-    n_clips = entry["n_clips"]
-    if isinstance(n_clips, bool) or not isinstance(n_clips, int) or not 0 < n_clips <= MAX_CLIPS:
-        raise fail(f"n_clips must be an integer in [1, {MAX_CLIPS}]")
-
-    def clip_ranges(value: object, what: str) -> list[list[int]]:
-        if not isinstance(value, list) or not all(
-            isinstance(r, list) and len(r) == 2 and all(type(v) is int for v in r) and 0 <= r[0] <= r[1] <= n_clips
-            for r in value
-        ):
-            raise fail(f"{what} must be [first, last) clip ranges within n_clips")
-        return value
-
-    masked = clip_ranges(entry["masked_clips"], "masked_clips")
-    if "moment_clips" in entry:
-        clip_ranges([entry["moment_clips"]], "moment_clips")
-    if "donor_offsets" in entry:
-        offsets = entry["donor_offsets"]
-        if not isinstance(offsets, list) or len(offsets) != len(masked) or not all(
-            type(v) is int and 0 <= v <= MAX_CLIPS for v in offsets
-        ):
-            raise fail("donor_offsets must hold one clip offset per masked range")
-    if ("context_vid" in entry) != ("moment_clips" in entry) or ("donor_vid" in entry) != ("donor_offsets" in entry):
-        raise fail("context_vid comes with moment_clips, donor_vid with donor_offsets")
 
 
 def dump_manifest(manifest: dict) -> str:

@@ -21,7 +21,7 @@ from mrbench.data.features import TEXT_TYPE, FeatureStore
 from mrbench.data.schema import read_annotations
 from mrbench.errors import MrbenchError
 from mrbench.io import sha256_file
-from mrbench.masking.build import MANIFEST, read_manifest
+from mrbench.masking.variant import Variant, read_manifest
 
 
 @dataclass
@@ -53,24 +53,13 @@ class VerifyReport:
         )
 
 
-def variant_paths(path: str | os.PathLike[str]) -> list[Path]:
-    """``path`` itself if it holds a manifest, else its ``seed*/`` variants."""
-    path = Path(path)
-    if (path / MANIFEST).is_file():
-        return [path]
-    seeds = sorted(p.parent for p in path.glob(f"seed*/{MANIFEST}"))
-    if not seeds:
-        raise MrbenchError(f"{path} is not a masked variant (no {MANIFEST}, no seed*/{MANIFEST})")
-    return seeds
-
-
 def verify(path: str | os.PathLike[str], features: str | os.PathLike[str] | None = None,
            max_errors: int = 10) -> list[VerifyReport]:
     """Verify every variant under ``path``; raise :class:`MrbenchError` listing the problems.
 
     ``features`` overrides the source feature root recorded in the manifest (moved data).
     """
-    return [_verify_one(p, features, max_errors) for p in variant_paths(path)]
+    return [_verify_one(v.path, features, max_errors) for v in Variant.find(path)]
 
 
 class _Problems:

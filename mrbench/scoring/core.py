@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import gc
-import json
 import os
-import re
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,7 +15,8 @@ import numpy as np
 
 from mrbench import __version__
 from mrbench.errors import MrbenchError, ValidationError
-from mrbench.io import check_allocation, finite_number, read_text
+from mrbench.io import check_allocation
+from mrbench.masking.variant import Variant
 from mrbench.metrics.debiased import debiased_recall_at_1
 from mrbench.metrics.highlight import highlight_ap, highlight_hit_at_1
 from mrbench.metrics.iou import paired_iou
@@ -211,31 +210,7 @@ def _as_bundle(predictions: PredictionsLike) -> Bundle | None:
 
 
 def _variant_dirs(variant: str | os.PathLike | Sequence[str | os.PathLike] | None) -> list[Path]:
-    if variant is None:
-        return []
-    items = [variant] if isinstance(variant, (str, os.PathLike)) else list(variant)
-    dirs: list[Path] = []
-    for item in items:
-        path = Path(item)
-        if (path / "manifest.json").is_file():
-            dirs.append(path)
-            continue
-        seeds = [p for p in path.glob("seed*") if (p / "manifest.json").is_file()]
-        if not seeds:
-            raise MrbenchError(f"{path} is not a masked variant (no manifest.json, no seed*/manifest.json)")
-        dirs.extend(sorted(seeds, key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]))
-    return dirs
-
-
-def _read_manifest(directory: Path) -> dict[str, Any]:
-    path = directory / "manifest.json"
-    try:
-        manifest = json.loads(read_text(path, what="manifest"))
-    except (ValueError, RecursionError) as exc:
-        raise ValidationError(f"unreadable manifest ({exc})"[:200], file=path) from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("queries"), dict):
-        raise ValidationError("missing field", file=path, field="queries")
-    return manifest
+    return [] if variant is None else [v.path for v in Variant.find_all(variant)]
 
 
 def _resolve_ground_truth(
@@ -251,20 +226,15 @@ def _resolve_ground_truth(
     if dataset is not None or split is not None:
         if dataset is None or split is None:
             raise MrbenchError("give both --dataset and --split (or --gt FILE)")
-        from mrbench.data.catalog import get_spec, load_split
+        from mrbench.data.catalog import resolve_split
 
-        answers = f"{split}_answers"
-        if answers in get_spec(dataset).splits:  # e.g. QVHighlights' test: the answers are a split of their own
+        source = resolve_split(dataset, split, root=root)
+        if source.answers:  # e.g. QVHighlights' test: the answers are a split of their own
             raise MrbenchError(f"{dataset} split {split!r} is released without answers; "
-                               f"score against --split {answers}")
-        return load_ground_truth(load_split(dataset, split, root), clip_len=clip_len)
+                               f"score against --split {source.answers}")
+        return load_ground_truth(source.load(), clip_len=clip_len)
     if variants:
-        manifest = _read_manifest(variants[0])
-        split_name = manifest.get("split")
-        path = variants[0] / "annotations" / f"{split_name}.jsonl"
-        if not path.is_file():
-            raise MrbenchError(f"{variants[0]}: manifest split {split_name!r} has no annotation file {path}")
-        return load_ground_truth(path, clip_len=clip_len)
+        return load_ground_truth(Variant(variants[0]).annotations, clip_len=clip_len)
     raise MrbenchError("no ground truth: pass --gt FILE, or --dataset NAME --split SPLIT, or --variant DIR")
 
 
@@ -277,20 +247,10 @@ def _masks(variants: list[Path], truth: GroundTruth, n_files: int) -> list[tuple
                            "(give one for all, or one per file)")
     tables = []
     for directory in variants:
-        manifest = _read_manifest(directory)
-        queries = manifest["queries"]
-        regions = []
-        for qid in truth.qids:
-            entry = queries.get(str(qid))
-            region = entry.get("masked_windows") if isinstance(entry, dict) else None
-            if not isinstance(region, list) or not all(
-                isinstance(w, list) and len(w) == 2 and all(finite_number(v) for v in w) for w in region
-            ):
-                raise ValidationError("no masked_windows (a list of [start, end] numbers) for this query",
-                                      file=directory / "manifest.json", qid=qid, field="queries")
-            regions.append(region)
+        variant = Variant(directory)
+        regions = [variant.masked_windows(qid) for qid in truth.qids]
         width = max(1, max(len(r) for r in regions))
-        check_allocation((len(regions), width, 2), 8, "the masked windows", file=directory / "manifest.json")
+        check_allocation((len(regions), width, 2), 8, "the masked windows", file=variant.manifest_path)
         array = np.zeros((len(regions), width, 2))
         mask = np.zeros((len(regions), width), dtype=bool)
         for row, region in enumerate(regions):
