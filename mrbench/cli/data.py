@@ -40,43 +40,52 @@ def download(name: str, dest: Path | None, source: str | None, timeout: float) -
               help="Directory holding the downloaded files of a catalog dataset.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the statistics as JSON.")
+@click.option("--plot", "plot_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also draw the start/end density of every annotated split to this PNG.")
 @size_limit_option
-def info(name_or_dir: str, root: Path | None, json_out: Path | None) -> None:
+def info(name_or_dir: str, root: Path | None, json_out: Path | None, plot_out: Path | None) -> None:
     """Split sizes, query/video counts, window length and position statistics.
+
+    Position bias: per window, the normalised start and end, their correlation, the length as a
+    share of the video and the JS divergence of each split's start/end histogram from train's.
 
     NAME_OR_DIR is a catalog name (qvhighlights, charades_sta, tacos, activitynet) or a mrbench
     dataset directory (e.g. the output of `mrbench synth` or `mrbench mask`).
     """
-    from mrbench.data.catalog import CATALOG, default_root, get_spec, load_split
+    from mrbench.data.catalog import CATALOG, dataset_splits, default_root, get_spec
     from mrbench.data.dataset import DatasetDir, is_dataset_dir
     from mrbench.data.stats import format_stats, split_stats
     from mrbench.io import atomic_write_text, refuse_overwrite
 
-    if json_out:
-        source = name_or_dir if is_dataset_dir(name_or_dir) or name_or_dir not in CATALOG else (
-            root or default_root(name_or_dir))
-        refuse_overwrite(json_out, [], "--json", read_whole=[source])
-    if is_dataset_dir(name_or_dir):
-        directory = DatasetDir(name_or_dir)
-        meta = directory.info()
-        title = (f"{name_or_dir} ({meta.kind} dataset '{meta.name}', clip {meta.clip_len} s, "
-                 f"video features {meta.video_features})")
-        splits = {s: directory.load(s, require_windows=False).records for s in directory.splits()}
-    elif name_or_dir in CATALOG:
-        spec = get_spec(name_or_dir)
-        feats = ", ".join(f"{k} {v}" for k, v in {**spec.video_features, **spec.text_features}.items())
-        title = f"{spec.title}: clip {spec.clip_len} s, max clips {spec.max_clips}, features {feats}"
-        splits = {s: load_split(name_or_dir, s, root).records for s in spec.splits}
-    else:
+    folder = is_dataset_dir(name_or_dir)
+    if not folder and name_or_dir not in CATALOG:
         raise click.BadParameter(
             f"{name_or_dir!r} is neither a dataset directory nor one of {', '.join(CATALOG)}",
             param_hint="NAME_OR_DIR",
         )
-    stats = {split: split_stats(records) for split, records in splits.items()}
-    click.echo(format_stats(title, stats))
     if json_out:
-        payload = {split: (s.as_dict() if s else None) for split, s in stats.items()}
+        refuse_overwrite(json_out, [], "--json", read_whole=[name_or_dir if folder else root or default_root(name_or_dir)])
+    if folder:
+        meta = DatasetDir(name_or_dir).info()
+        title = (f"{name_or_dir} ({meta.kind} dataset '{meta.name}', clip {meta.clip_len} s, "
+                 f"video features {meta.video_features})")
+    else:
+        spec = get_spec(name_or_dir)
+        feats = ", ".join(f"{k} {v}" for k, v in {**spec.video_features, **spec.text_features}.items())
+        title = f"{spec.title}: clip {spec.clip_len} s, max clips {spec.max_clips}, features {feats}"
+    splits = {s.split: s.load(require_windows=False if folder else None).records
+              for s in dataset_splits(name_or_dir, root)}
+    stats = {split: split_stats(records) for split, records in splits.items()}
+    positions = position_stats(splits)
+    click.echo(format_stats(title, stats))
+    click.echo(format_position_stats(positions))
+    if json_out:
+        payload = {split: ({**s.as_dict(), "position": p.as_dict() if (p := positions[split]) else None}
+                           if s else None) for split, s in stats.items()}
         atomic_write_text(json_out, json.dumps(payload, indent=2) + "\n")
+    if plot_out:
+        plot_position_density(splits, plot_out)
+        click.echo(f"start/end density: {plot_out}")
 
 
 @data.command()
