@@ -18,6 +18,7 @@ import torch
 
 from mrbench.errors import MrbenchError
 from mrbench.io import atomic_write_text
+from mrbench.masking.variant import Variant
 from reference_models import build_model
 from reference_models.core.config import Config, apply_overrides
 from reference_models.core.data import MomentDataset, ResidentSplit, collate, move
@@ -167,12 +168,11 @@ def predict(
     if variant is None:
         targets.append((Path(data), out))
     else:
-        variant = Path(variant)
-        seeds = sorted(p for p in variant.glob("seed*") if (p / "dataset.json").is_file())
-        if seeds:
-            targets += [(p, out.with_name(f"{out.stem}.{p.name}{out.suffix or '.jsonl'}")) for p in seeds]
-        else:
-            targets.append((variant, out))
+        variants = Variant.find(variant, marker="dataset.json")
+        if variants[0].path == Path(variant):
+            targets.append((variants[0].path, out))
+        else:  # seed*/ variants, in natural seed order
+            targets += [(v.path, out.with_name(f"{out.stem}.{v.path.name}{out.suffix or '.jsonl'}")) for v in variants]
     written = []
     for root, path in targets:
         dataset = MomentDataset(root, split, config.data)

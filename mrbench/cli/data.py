@@ -54,7 +54,14 @@ def info(name_or_dir: str, root: Path | None, json_out: Path | None, plot_out: P
     """
     from mrbench.data.catalog import CATALOG, dataset_splits, default_root, get_spec
     from mrbench.data.dataset import DatasetDir, is_dataset_dir
-    from mrbench.data.stats import format_stats, split_stats
+    from mrbench.data.stats import (
+        format_position_stats,
+        format_stats,
+        plot_position_density,
+        position_stats,
+        split_stats,
+    )
+    from mrbench.errors import MrbenchError
     from mrbench.io import atomic_write_text, refuse_overwrite
 
     folder = is_dataset_dir(name_or_dir)
@@ -63,8 +70,12 @@ def info(name_or_dir: str, root: Path | None, json_out: Path | None, plot_out: P
             f"{name_or_dir!r} is neither a dataset directory nor one of {', '.join(CATALOG)}",
             param_hint="NAME_OR_DIR",
         )
-    if json_out:
-        refuse_overwrite(json_out, [], "--json", read_whole=[name_or_dir if folder else root or default_root(name_or_dir)])
+    read_whole = [name_or_dir if folder else root or default_root(name_or_dir)]
+    for option, output in (("--json", json_out), ("--plot", plot_out)):
+        if output:
+            refuse_overwrite(output, [], option, read_whole=read_whole)
+    if json_out and plot_out and json_out.resolve() == plot_out.resolve():
+        raise MrbenchError("--json and --plot name the same file; choose two files")
     if folder:
         meta = DatasetDir(name_or_dir).info()
         title = (f"{name_or_dir} ({meta.kind} dataset '{meta.name}', clip {meta.clip_len} s, "
