@@ -100,3 +100,30 @@ def test_a_split_without_answers_points_at_its_answers(tmp_path: Path, capsys: p
     root = require_shared("data", "qvhighlights")
     assert run(["score", str(preds), "--dataset", "qvhighlights", "--split", "test", "--root", str(root)]) == 2
     assert "--split test_answers" in capsys.readouterr().err
+
+
+def test_an_entry_folder_is_scored_as_the_build_scores_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``mrbench score ENTRY_DIR --entry-seed K``: the entry's ground truth, masked predictions and
+    variant come from its dataset store; the numbers are the build's."""
+    from mrbench.leaderboard.entries import export_dataset, write_entry
+    from mrbench.leaderboard.runs import load_entry, score_run
+    from mrbench.scoring.report import flatten_report
+    from tests.test_leaderboard import META, _preds, make_dataset
+
+    data, masked = make_dataset(tmp_path)
+    root = tmp_path / "submissions"
+    export_dataset(root, "toy", data, ["val"], variants={"masked": masked}, title="Toy", columns="qvhighlights")
+    entry = write_entry(root, "grounded", {**META, "name": "Grounded", "model": "g"}, {0: _preds(0.0), 1: _preds(1.0)},
+                        {0: _preds(60.0, True), 1: _preds(61.0, True)})
+    assert run(["score", str(entry), "--entry-seed", "1", "--json", "-"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert flatten_report(report) == score_run(*load_entry(entry), 1)
+    assert report["spurious"]["brief"]["Spurious-mAP"] == 0.0
+    assert report["meta"]["predictions"].endswith("preds_seed1.jsonl.gz")
+    capsys.readouterr()
+    for args, words in ((["--json", "-"], "choose one with --entry-seed"), (["--entry-seed", "5"], "the entry has seeds 0, 1"),
+                        (["--entry-seed", "0", "--gt", "gt.jsonl"], "drop --gt")):
+        assert run(["score", str(entry), *args]) == 2
+        assert words in capsys.readouterr().err
+    assert run(["score", str(tmp_path / "nothing.jsonl"), "--entry-seed", "0"]) == 2
+    assert "--entry-seed applies to an entry folder" in capsys.readouterr().err

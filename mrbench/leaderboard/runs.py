@@ -33,13 +33,13 @@ from mrbench.scoring.report import flatten_report
 RUN_KEY_VERSION = 1
 
 
-def score_entry_run(sub: Submission, ref: DatasetRef, seed: int, **options: Any) -> Report:
+def score_entry_run(sub: Submission, ref: DatasetRef, run_seed: int, **options: Any) -> Report:
     """The full report of one seed of an entry (standard and, if present, masked predictions);
     the files are read within the bounds the ground truth sets (``$MRBENCH_SIZE_LIMIT_FACTOR``
-    raises them). ``options`` go to :func:`mrbench.score` (``ci``, ``seed``, ``n_boot``, ...)."""
-    masked = sub.masked_path(seed)
+    raises them). ``options`` go to :func:`mrbench.score` (``ci``, the bootstrap ``seed``, ``n_boot``, ...)."""
+    masked = sub.masked_path(run_seed)
     return score(
-        sub.prediction_path(seed),
+        sub.prediction_path(run_seed),
         ref.gt_path(sub.split),
         masked=[] if masked is None else [masked],
         variant=None if masked is None else ref.variant_dir(sub.masked_variant),
