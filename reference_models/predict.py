@@ -8,7 +8,6 @@ score per clip), ready for ``mrbench score``.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import torch
 
 from mrbench.errors import MrbenchError
-from mrbench.io import atomic_write_text
+from mrbench.io import write_jsonl
 from mrbench.masking.variant import Variant
 from reference_models import build_model
 from reference_models.core.config import Config, apply_overrides
@@ -146,7 +145,7 @@ def predict_split(
 
 def write_predictions(records: list[dict], out: str | os.PathLike[str]) -> None:
     """Atomically write prediction records as JSONL."""
-    atomic_write_text(out, "".join(json.dumps(r) + "\n" for r in records))
+    write_jsonl(out, records)
 
 
 def predict(

@@ -44,7 +44,7 @@ import torch
 import torch.distributed as dist
 
 from mrbench.errors import MrbenchError
-from mrbench.io import atomic_write_bytes, atomic_write_text
+from mrbench.io import atomic_write_bytes, atomic_write_text, jsonl_text, write_jsonl
 from reference_models import build_model, strategy_augment, with_strategies
 from reference_models.core.config import SECTIONS, Config
 from reference_models.core.data import (
@@ -440,9 +440,7 @@ class Trainer:
                         if self.split_overlap:
                             self.best["split_overlap"] = self.split_overlap
                         improved = True
-                        atomic_write_text(
-                            self.out / f"best_{t.eval_split}_preds.jsonl", "".join(json.dumps(r) + "\n" for r in records)
-                        )
+                        write_jsonl(self.out / f"best_{t.eval_split}_preds.jsonl", records)
                 elif self.eval_set is None:
                     self.best = {"epoch": epoch, "metric": None, "value": None}
                     improved = True
@@ -454,7 +452,7 @@ class Trainer:
                     _save({"config": state["config"], "model": best_model, "epoch": epoch, "best": self.best},
                           self.out / "best.pt")
                 with open(self.out / "log.jsonl", "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(entry) + "\n")
+                    handle.write(jsonl_text([entry]))
             if self.distributed:
                 dist.barrier()
         return self.best
