@@ -389,3 +389,21 @@ def test_resume_adopts_a_run_an_earlier_version_left_in_place(tmp_path: Path) ->
         generate(SynthConfig(**{**SMALL, "seed": 4}), out, progress=False, resume=True)
     generate(SynthConfig(**SMALL), out, progress=False, resume=True)
     assert tree_digest(out) == reference and not any(p.exists() for p in staging_paths(out))
+
+
+def test_cli_defaults_are_synth_configs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mrbench synth --out X` asks for exactly SynthConfig() (one source of the defaults); an
+    option given on the command line changes only its field."""
+    import mrbench.data.synth as synth
+
+    asked: list[SynthConfig] = []
+
+    def record(config: SynthConfig, out: Path, **kwargs: object) -> Path:
+        asked.append(config)
+        raise MrbenchError("stop")
+
+    monkeypatch.setattr(synth, "generate", record)
+    assert run_cli(["synth", "--out", str(tmp_path / "a")]) == 2
+    assert run_cli(["synth", "--out", str(tmp_path / "a"), "--rho-flank", "0.25", "--n-clips", "30"]) == 2
+    assert asked[0] == SynthConfig()
+    assert asked[1] == SynthConfig(rho_flank=0.25, n_clips=30)

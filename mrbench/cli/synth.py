@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -11,40 +12,51 @@ from mrbench.cli.options import SEED, FiniteFloat, size_limit_option
 from mrbench.errors import MrbenchError
 
 _UNIT = FiniteFloat(0.0, 1.0)
+#: sizes that --annotations fixes: refused there when given on the command line
+_SIZES = ("n_train", "n_val", "n_ood", "n_clips")
+
+
+class _Knob(click.Option):
+    """An option whose default is :class:`~mrbench.data.synth.SynthConfig`'s field of the same
+    name (the one source of the defaults), read when needed so that the CLI imports fast."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, show_default=True, **kwargs)  # type: ignore[arg-type]
+
+    def get_default(self, ctx: click.Context, call: bool = True) -> object:
+        from mrbench.data.synth import SynthConfig
+
+        return getattr(SynthConfig, self.name or "")
+
+
+def knob(*decls: str, **kwargs: object) -> Callable:
+    """``click.option`` for a generator knob (default and its display from SynthConfig)."""
+    return click.option(*decls, cls=_Knob, **kwargs)  # type: ignore[arg-type]
 
 
 @click.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Dataset directory to write (must be empty or absent; see --force).")
-@click.option("--n-train", type=click.IntRange(min=0), default=None, help="Train queries [default: 2000].")
-@click.option("--n-val", type=click.IntRange(min=0), default=None, help="Val queries [default: 500].")
-@click.option("--n-ood", type=click.IntRange(min=0), default=None,
-              help="Queries in each of val_ood and test_ood [default: 500].")
-@click.option("--concepts", type=int, default=24, show_default=True, help="Number of concepts K.")
-@click.option("--places", type=int, default=12, show_default=True, help="Number of places (scenes).")
-@click.option("--dims", default="default", show_default=True,
-              help="Feature dims: 'default' (256/128, text 128), 'qvh' (2304/512, text 512) or "
-                   "'A,B[,C]' (slowfast, clip[, text]).")
-@click.option("--clip-len", type=FiniteFloat(0, min_open=True), default=2.0, show_default=True,
-              help="Clip length (s).")
-@click.option("--n-clips", type=click.IntRange(min=1), default=None,
-              help="Clips per video [default: 75] (not with --annotations: durations come from the file).")
-@click.option("--content", type=FiniteFloat(0), default=0.5, show_default=True,
-              help="Strength of the moment's content vector (the cues have strength 1).")
-@click.option("--rho-scene", type=_UNIT, default=0.9, show_default=True,
-              help="P(video place = the concept's place) in train/val.")
-@click.option("--rho-flank", type=_UNIT, default=0.9, show_default=True,
-              help="P(the concept's prelude/aftermath flank the moment) in train/val.")
-@click.option("--flank-width", type=click.IntRange(min=0), default=4, show_default=True,
-              help="Flank width in clips.")
-@click.option("--flank-off", type=click.Choice(["decoy", "swap", "none"]), default="decoy",
-              show_default=True, help="Unplanted flanks: a decoy pair away from the moment, "
-                                      "another concept's flanks around it, or none.")
-@click.option("--rho-position", type=_UNIT, default=0.5, show_default=True,
-              help="P(the moment starts in the skewed prior's band) in train/val (0 = uniform).")
-@click.option("--distractors", type=click.IntRange(min=0), default=1, show_default=True,
-              help="Events of other concepts per video, away from the moment.")
-@click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed (same seed, same bytes).")
+@knob("--n-train", type=click.IntRange(min=0), help="Train queries.")
+@knob("--n-val", type=click.IntRange(min=0), help="Val queries.")
+@knob("--n-ood", type=click.IntRange(min=0), help="Queries in each of val_ood and test_ood.")
+@knob("--concepts", type=int, help="Number of concepts K.")
+@knob("--places", type=int, help="Number of places (scenes).")
+@knob("--dims", help="Feature dims: 'default' (256/128, text 128), 'qvh' (2304/512, text 512) or "
+                     "'A,B[,C]' (slowfast, clip[, text]).")
+@knob("--clip-len", type=FiniteFloat(0, min_open=True), help="Clip length (s).")
+@knob("--n-clips", type=click.IntRange(min=1),
+      help="Clips per video (not with --annotations: durations come from the file).")
+@knob("--content", type=FiniteFloat(0), help="Strength of the moment's content vector (the cues have strength 1).")
+@knob("--rho-scene", type=_UNIT, help="P(video place = the concept's place) in train/val.")
+@knob("--rho-flank", type=_UNIT, help="P(the concept's prelude/aftermath flank the moment) in train/val.")
+@knob("--flank-width", type=click.IntRange(min=0), help="Flank width in clips.")
+@knob("--flank-off", type=click.Choice(["decoy", "swap", "none"]),
+      help="Unplanted flanks: a decoy pair away from the moment, another concept's flanks around it, or none.")
+@knob("--rho-position", type=_UNIT,
+      help="P(the moment starts in the skewed prior's band) in train/val (0 = uniform).")
+@knob("--distractors", type=click.IntRange(min=0), help="Events of other concepts per video, away from the moment.")
+@knob("--seed", type=SEED, help="Random seed (same seed, same bytes).")
 @click.option("--annotations", "annotation_files", multiple=True,
               type=click.Path(dir_okay=False, path_type=Path),
               help="Reuse a real annotation file's queries, videos and windows (repeatable; "
@@ -52,38 +64,32 @@ _UNIT = FiniteFloat(0.0, 1.0)
 @click.option("--split", default=None,
               help="Split name of a single --annotations file [default: train/val/test from its "
                    "file name, else its stem].")
-@click.option("--name", default="synthetic", show_default=True, help="Dataset name in dataset.json.")
+@knob("--name", help="Dataset name in dataset.json.")
 @click.option("--force", is_flag=True, help="Replace an existing synthetic dataset at --out.")
 @click.option("--resume", is_flag=True,
               help="Finish an interrupted run at --out (same options; the result equals an uninterrupted run's).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @size_limit_option
-def synth(out: Path, n_train: int | None, n_val: int | None, n_ood: int | None, concepts: int,
-          places: int, dims: str, clip_len: float, n_clips: int | None, content: float, rho_scene: float,
-          rho_flank: float, flank_width: int, flank_off: str, rho_position: float, distractors: int,
-          seed: int, annotation_files: tuple[Path, ...], split: str | None, name: str,
-          force: bool, resume: bool, quiet: bool) -> None:
+@click.pass_context
+def synth(ctx: click.Context, out: Path, annotation_files: tuple[Path, ...], force: bool, resume: bool, quiet: bool,
+          **knobs: object) -> None:
     """Write a dataset whose spurious cues (scene, flank, position) are planted with known strengths.
 
     Splits: train and val carry the cues with the given strengths; val_ood and test_ood have every
     cue decorrelated. truth.parquet records, per query, the concept and where each cue was planted.
     """
+    from click.core import ParameterSource
+
     from mrbench.data.dataset import DatasetDir, is_dataset_dir
     from mrbench.data.synth import SynthConfig, generate
 
     if force and resume:
         raise click.UsageError("--force and --resume exclude each other")
-    sizes = {"n_train": n_train, "n_val": n_val, "n_ood": n_ood, "n_clips": n_clips}
-    given = {k: v for k, v in sizes.items() if v is not None}
+    given = [k for k in _SIZES if ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE]
     if annotation_files and given:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
         raise MrbenchError(f"{flags} cannot be combined with --annotations (the files fix the queries)")
-    config = SynthConfig(
-        **given, concepts=concepts, places=places, dims=dims, clip_len=clip_len,
-        content=content, rho_scene=rho_scene, rho_flank=rho_flank, rho_position=rho_position,
-        flank_width=flank_width, flank_off=flank_off, distractors=distractors, seed=seed,
-        annotations=tuple(str(p) for p in annotation_files), split=split, name=name,
-    )
+    config = SynthConfig(**knobs, annotations=tuple(str(p) for p in annotation_files))  # type: ignore[arg-type]
     start = time.perf_counter()
     was_complete = is_dataset_dir(out)
     generate(config, out, progress=not quiet, force=force, resume=resume)
