@@ -20,8 +20,10 @@ from mrbench.scoring import keys
 
 Stat = tuple[float | None, float | None, int]  # (mean, std, n)
 
-#: Strategies an entry may declare (metadata ``strategies``), with their display names.
-STRATEGIES = {"tddetr": "TD-DETR"}
+#: Strategies an entry may declare (metadata ``strategies``), each with its base model: the model
+#: that, with the strategy, is the registered model of the strategy's name (as in
+#: ``reference_models.register_strategy``: ``tddetr`` is QD-DETR w/ TD-DETR).
+STRATEGIES = {"tddetr": "qd_detr"}
 #: The change a strategy row shows against its model's row (columns of the metric's key).
 DELTA_COLUMNS = (
     keys.Column("Δ mAP", keys.MR_MAP),
@@ -133,12 +135,19 @@ def strategies_of(row: Row) -> tuple[str, ...]:
     return tuple(row.meta.get("strategies") or ())
 
 
+def base_model(row: Row) -> str:
+    """The model a row runs without its strategies: its ``model``, or the strategy's base model
+    when the ``model`` is named after one of its strategies (``tddetr`` -> ``qd_detr``)."""
+    model = row.meta["model"]
+    return STRATEGIES[model] if model in strategies_of(row) else model
+
+
 def base_of(row: Row, group: Group) -> Row | None:
-    """The row a strategy row is compared with: same kind and ``model``, no strategies (the
+    """The row a strategy row is compared with: same kind, its base model, no strategies (the
     first by entry id when several); ``None`` for rows without strategies or without a base."""
     if not strategies_of(row):
         return None
-    bases = [r for r in group.rows if not strategies_of(r) and r.meta["model"] == row.meta["model"]
+    bases = [r for r in group.rows if not strategies_of(r) and r.meta["model"] == base_model(row)
              and r.meta["kind"] == row.meta["kind"]]
     return min(bases, key=lambda r: r.meta["entry"]) if bases else None
 
