@@ -65,6 +65,12 @@ Release pitfalls (competitors.md §8) and what mrbench does:
   mask, saliency ids clamped to the last clip) are the shared core's, kept as in the release;
 * the class head (loss weight 0, matcher cost 0) is computed and enters the total at weight 0,
   as in the release (its weights only decay).
+
+With TD-DETR's strategies (``--with tddetr``, ``model.temporal = "tdem"``): the text-to-video
+layers inherited from QD-DETR carry one TDEM each (shared start token), as in TD-DETR, so the
+boundary maps, which are read from the text-to-video output, see the TDEM-enhanced clips too;
+VSDC synthesizes the training batches (the boundary loss and the quality targets follow the moved
+windows).
 """
 
 from __future__ import annotations

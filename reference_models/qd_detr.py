@@ -18,6 +18,10 @@ with the positive pass as one 2B encoder call. The text-to-video attention masks
 padding; ``model.t2v_head_major_mask = true`` reproduces the release's head-major mask (a
 sample's outputs then depend on its batch-mates, see
 :func:`~reference_models.core.layers.head_major_mask`).
+
+With TD-DETR's strategies (``--with tddetr``) QD-DETR is the registered model ``tddetr``
+(:mod:`reference_models.tddetr`: TDEM in these text-to-video layers, VSDC, TD-DETR's depths and
+losses); ``resolve_config("qd_detr", preset, strategies=("tddetr",))`` resolves to it.
 """
 
 from __future__ import annotations

@@ -95,13 +95,15 @@ class TDDETR(QDDETR):
 #: dataset presets) and VSDC with the release's composition, 32-slot batches of the doubled epoch
 #: (about 16 originals + 16 independent anchors, each anchor giving a pair: about 48 samples per
 #: step); tiny: TDEM on x, batches of 8, half of them anchors (a 1:1 mix of originals and
-#: synthesized samples)
-_TDEM_VSDC = {"model.temporal": "tdem", "model.temporal_uses_pos": True, "train.batch_size": 32, "vsdc.slots": True}
+#: synthesized samples). VSDC composes batches of single queries, so video-centric batches
+#: (SnAG's ``train.queries_per_video``) are off: a synthesized video is encoded on its own anyway
+_TDEM_VSDC = {"model.temporal": "tdem", "model.temporal_uses_pos": True, "train.batch_size": 32, "vsdc.slots": True,
+              "train.queries_per_video": 0}
 STRATEGY_SETTINGS = {
     "qvhighlights": {**_TDEM_VSDC},
     "charades_sta": {**_TDEM_VSDC, "vsdc.exclude_above": 0.9},  # the release's filter off QVHighlights
     "tiny": {"model.temporal": "tdem", "train.batch_size": 8, "vsdc.anchor_fraction": 0.5,
-             "vsdc.keep_originals": False},
+             "vsdc.keep_originals": False, "train.queries_per_video": 0},
 }
 STRATEGY = register_strategy("tddetr", Strategy(base="qd_detr", presets=STRATEGY_SETTINGS, augment=vsdc_augment))
 

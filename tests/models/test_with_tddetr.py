@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from operator import attrgetter
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from reference_models import (  # noqa: E402
     resolve_config,
     strategy_augment,
 )
+from reference_models.core.config import SECTIONS  # noqa: E402
 from reference_models.core.tdem import TDEM  # noqa: E402
 from reference_models.core.vsdc import VSDC  # noqa: E402
 from reference_models.tddetr import STRATEGY_SETTINGS  # noqa: E402
@@ -33,8 +35,15 @@ from tests.models.test_moment_detr import assert_batch_independent, toy_batch  #
 
 pytestmark = pytest.mark.torch
 
-#: model -> its attribute holding the layers where the clips read the text (TDEM's place)
-CROSS_MODAL_LAYERS = {"moment_detr": "encoder", "qd_detr": "t2v", "cg_detr": "t2v", "bam_detr": "t2v"}
+#: model -> (its attribute holding the layers where the clips read the text: TDEM's place,
+#: overrides that give it two of them in the tiny preset)
+CROSS_MODAL_LAYERS = {
+    "moment_detr": ("encoder", {}),
+    "qd_detr": ("t2v", {"model.t2v_layers": 2}),
+    "cg_detr": ("t2v", {"model.t2v_layers": 2}),
+    "bam_detr": ("t2v", {"model.t2v_layers": 2}),
+    "snag": ("fusion.layers", {"snag.fusion_layers": 2}),
+}
 MODELS = sorted(CROSS_MODAL_LAYERS)
 PRESETS = ("qvhighlights", "charades_sta", "tiny")
 QUIET = {"train.progress": False, "train.eval_split": ""}
@@ -45,31 +54,43 @@ def tiny_model(name: str, **overrides: object) -> torch.nn.Module:
     return create_model(name, "tiny", strategies=("tddetr",), video_dim=10, text_dim=6, **overrides).eval()
 
 
+def float_outputs(outputs: dict) -> torch.Tensor:
+    """Every floating-point output (tensors and lists of tensors), flattened into one vector."""
+    parts = [v for value in outputs.values() for v in (value if isinstance(value, list) else [value])]
+    return torch.cat([v.flatten() for v in parts if torch.is_tensor(v) and v.is_floating_point()])
+
+
 # ----------------------------------------------------------------------------------------------
 # TDEM inside each model's cross-modal layers
 # ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", MODELS)
 def test_tdem_runs_inside_each_cross_modal_layer(name: str) -> None:
-    """Every cross-modal layer holds a TDEM, and a forward pass calls each TDEM exactly once,
-    while its own layer runs."""
-    model = tiny_model(name, **({} if name == "moment_detr" else {"model.t2v_layers": 2}))
-    layers = list(getattr(model, CROSS_MODAL_LAYERS[name]))
+    """Every cross-modal layer holds its own TDEM (one start token for all), and in a forward
+    pass every call of a layer calls its TDEM exactly once, and TDEM runs nowhere else (SnAG's
+    fusion layers run once per pyramid level)."""
+    attribute, overrides = CROSS_MODAL_LAYERS[name]
+    model = tiny_model(name, **overrides)
+    layers = list(attrgetter(attribute)(model))
     modules = [m for m in model.modules() if isinstance(m, TDEM)]
     assert len(layers) == 2 and len(modules) == len(layers)
-    active: list[int] = []
-    calls: list[tuple[int, int]] = []
+    owned = [[j for j, module in enumerate(modules) if any(m is module for m in layer.modules())] for layer in layers]
+    assert owned == [[0], [1]] or owned == [[1], [0]]
+    assert all(m.start_token is modules[0].start_token for m in modules)
+    frames: list[tuple[int, list[int]]] = []  # the layer calls in progress
+    done: list[tuple[int, list[int]]] = []
+    stray: list[int] = []
 
     def enter(i: int) -> Callable:
         def hook(module: torch.nn.Module, args: tuple) -> None:
-            active.append(i)
+            frames.append((i, []))
         return hook
 
     def leave(module: torch.nn.Module, args: tuple, out: object) -> None:
-        active.pop()
+        done.append(frames.pop())
 
     def called(j: int) -> Callable:
         def hook(module: torch.nn.Module, args: tuple, out: object) -> None:
-            calls.append((j, active[-1] if active else -1))
+            (frames[-1][1] if frames else stray).append(j)
         return hook
 
     for i, layer in enumerate(layers):
@@ -79,11 +100,8 @@ def test_tdem_runs_inside_each_cross_modal_layer(name: str) -> None:
         module.register_forward_hook(called(j))
     with torch.no_grad():
         model(toy_batch())
-    owner = {j: next(i for i, layer in enumerate(layers) if any(m is module for m in layer.modules()))
-             for j, module in enumerate(modules)}
-    assert sorted(calls) == sorted((j, owner[j]) for j in owner)
-    assert sorted(owner.values()) == list(range(len(layers)))
-    assert all(m.start_token is modules[0].start_token for m in modules)  # one start token, as TD-DETR
+    assert not stray and {i for i, _ in done} == {0, 1}
+    assert all(tdems == owned[i] for i, tdems in done)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -93,14 +111,31 @@ def test_tdem_output_feeds_the_layer(name: str) -> None:
     model = tiny_model(name)
     batch = toy_batch()
     with torch.no_grad():
-        plain = model(batch)
+        plain = float_outputs(model(batch))
         for module in model.modules():
             if isinstance(module, TDEM):
                 module.register_forward_hook(lambda module, args, out: 2.0 * out)  # not a constant: LN removes those
-        moved = model(batch)
-    assert (plain["saliency"] - moved["saliency"]).abs().max() > 1e-3
-    assert (plain["all_logits"] - moved["all_logits"]).abs().max() > 1e-5  # BAM-DETR: spans start input-free
+        moved = float_outputs(model(batch))
+    assert (plain - moved).abs().max() > 1e-3
     assert not any(isinstance(m, TDEM) for m in create_model(name, "tiny").modules())
+
+
+def assert_levels_batch_independent(model: torch.nn.Module) -> None:
+    """SnAG: each sample's logits and offsets at its valid points of every pyramid level alone
+    equal those among padded batch-mates (eval)."""
+    batch = toy_batch()
+    with torch.no_grad():
+        together = model(batch)
+        for i in range(batch["video"].shape[0]):
+            n, t = int(batch["video_mask"][i].sum()), int(batch["text_mask"][i].sum())
+            alone = model({"video": batch["video"][i:i + 1, :n], "video_mask": batch["video_mask"][i:i + 1, :n],
+                           "text": batch["text"][i:i + 1, :t], "text_mask": batch["text_mask"][i:i + 1, :t]})
+            for level, valid in enumerate(alone["masks"]):
+                k = int(valid[0].sum())
+                assert k > 0 and bool(together["masks"][level][i, :k].all())
+                for key in ("logits", "offsets"):
+                    diff = (together[key][level][i, :k] - alone[key][level][0, :k]).abs().max()
+                    assert diff < 1e-5, (key, level, i, float(diff))
 
 
 @pytest.mark.parametrize("uses_pos", [False, True], ids=["tdem_on_x", "tdem_on_x_pos"])
@@ -109,7 +144,11 @@ def test_batch_independent_in_eval(name: str, uses_pos: bool) -> None:
     """With TDEM (on the clips, or on clips + positions as the dataset presets), each sample's
     eval outputs alone equal its outputs among padded batch-mates."""
     torch.manual_seed(0)
-    assert_batch_independent(tiny_model(name, temporal_uses_pos=uses_pos))
+    model = tiny_model(name, temporal_uses_pos=uses_pos)
+    if name == "snag":
+        assert_levels_batch_independent(model)
+    else:
+        assert_batch_independent(model)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -152,22 +191,23 @@ def test_qd_detr_with_tddetr_is_tddetr(preset: str) -> None:
     assert type(create_model("qd_detr", "tiny", strategies=("tddetr",))).__name__ == "TDDETR"
 
 
+def flat(config: reference_models.Config) -> dict[str, object]:
+    return {f"{s}.{k}": v for s in SECTIONS for k, v in getattr(config, s).__dict__.items()}
+
+
 @pytest.mark.parametrize("preset", PRESETS)
-@pytest.mark.parametrize("name", ["moment_detr", "cg_detr", "bam_detr"])
+@pytest.mark.parametrize("name", [n for n in MODELS if n != "qd_detr"])
 def test_strategy_settings_from_one_place(name: str, preset: str) -> None:
     """A model w/ TD-DETR = the model's own config plus exactly the strategy's settings (TDEM,
     VSDC composition), recorded in ``strategies``; the config round-trips."""
     config = resolve_config(name, preset, strategies=("tddetr",))
     plain = resolve_config(name, preset)
     assert config.model_name == name and config.strategies == ["tddetr"] and plain.strategies == []
-    flat = {f"{s}.{k}": v for s in ("model", "loss", "data", "train", "vsdc")
-            for k, v in getattr(config, s).__dict__.items()}
-    flat_plain = {f"{s}.{k}": v for s in ("model", "loss", "data", "train", "vsdc")
-                  for k, v in getattr(plain, s).__dict__.items()}
-    changed = {k: v for k, v in flat.items() if flat_plain[k] != v}
+    flat_plain = flat(plain)
+    changed = {k: v for k, v in flat(config).items() if flat_plain[k] != v}
     settings = STRATEGY_SETTINGS[preset]
     assert changed == {k: v for k, v in settings.items() if flat_plain[k] != v}
-    assert all(flat[k] == v for k, v in settings.items())
+    assert all(flat(config)[k] == v for k, v in settings.items())
     assert reference_models.Config.from_dict(config.to_dict()) == config
     assert config.model.temporal == "tdem"
 
@@ -177,6 +217,7 @@ def test_display_names() -> None:
     assert display_name("cg_detr", ["tddetr"]) == "CG-DETR w/ TD-DETR"
     assert display_name("moment_detr", ("tddetr",)) == "Moment-DETR w/ TD-DETR"
     assert display_name("bam_detr", ["tddetr"]) == "BAM-DETR w/ TD-DETR"
+    assert display_name("snag", ["tddetr"]) == "SnAG w/ TD-DETR"
     assert display_name("tddetr") == display_name("qd_detr", ["tddetr"]) == display_name("tddetr", ["tddetr"]) == "TD-DETR"
     assert display_name("qd_detr") == "QD-DETR"
 
@@ -211,26 +252,27 @@ def test_bad_names_and_combinations_are_one_line_errors(monkeypatch: pytest.Monk
 TRAIN = ["--preset", "tiny", "--set", "train.progress=false", "--device", "cpu"]
 
 
-def test_cli_train_and_predict_with_tddetr(tiny_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    """``mrbench train-reference cg_detr --with tddetr`` then ``mrbench predict``: the run's
-    config and output name the strategies, predict names the run and its files score."""
+@pytest.mark.parametrize(("name", "title"), [("cg_detr", "CG-DETR w/ TD-DETR"), ("snag", "SnAG w/ TD-DETR")])
+def test_cli_train_and_predict_with_tddetr(name: str, title: str, tiny_data: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture) -> None:
+    """``mrbench train-reference NAME --with tddetr`` then ``mrbench predict``: the run's config
+    and output name the strategies, predict names the run and its files score."""
     from mrbench.scoring import score
     from tests.conftest import run_cli
 
     run = tmp_path / "run"
-    assert run_cli(["train-reference", "cg_detr", "--with", "tddetr", "--data", str(tiny_data), "--out", str(run),
+    assert run_cli(["train-reference", name, "--with", "tddetr", "--data", str(tiny_data), "--out", str(run),
                     *TRAIN, "--set", "train.epochs=1"]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert printed["name"] == "CG-DETR w/ TD-DETR" and printed["strategies"] == ["tddetr"]
-    assert printed["model"] == "cg_detr"
+    assert printed["name"] == title and printed["strategies"] == ["tddetr"] and printed["model"] == name
     saved = json.loads((run / "config.json").read_text())
-    assert saved["model_name"] == "cg_detr" and saved["strategies"] == ["tddetr"]
+    assert saved["model_name"] == name and saved["strategies"] == ["tddetr"]
     assert saved["model"]["temporal"] == "tdem" and saved["train"]["batch_size"] == 8
     assert torch.load(run / "best.pt", weights_only=False)["config"]["strategies"] == ["tddetr"]
     preds = tmp_path / "preds.jsonl"
     assert run_cli(["predict", "--checkpoint", str(run / "best.pt"), "--data", str(tiny_data), "--split", "val",
                     "--out", str(preds), "--device", "cpu"]) == 0
-    assert f"CG-DETR w/ TD-DETR: {run / 'best.pt'}" in capsys.readouterr().err
+    assert f"{title}: {run / 'best.pt'}" in capsys.readouterr().err
     report = score(preds, gt=tiny_data / "annotations" / "val.jsonl", clip_len=2.0)
     assert report.to_dict()["mrbench"]["n_missing"] == 0 and "MR-full-mAP" in report.brief
 
