@@ -425,13 +425,13 @@ def test_debiased_recall_default_n_is_one() -> None:
 
 def test_debiased_recall_keeps_the_first_best_and_reads_every_candidate() -> None:
     """n = 3 over [start, end] candidates (two columns): exact first (alpha 1) beats a later
-    0.8-IoU hit (alpha 0.98); equal IoUs keep the first one's alpha; a hit listed third counts."""
+    0.8-IoU hit (alpha 0.98); of equal IoUs the larger discount counts; a hit listed third counts."""
     gt, mask, dur = np.array([[[0.0, 10.0]]]), np.array([[True]]), np.array([100.0])
     best_first = np.array([[[0.0, 10.0], [0.0, 8.0], [50.0, 60.0]]])
     assert debiased_recall(best_first, np.array([3]), gt, mask, dur, (0.5,), n=3)[0, 0] == 1.0
-    # IoU 0.8 twice: [0, 8] (alpha 1 * 0.98) first, [1, 9] (alpha 0.99 * 0.99) second -> first
+    # IoU 0.8 twice: [0, 8] (alpha 1 * 0.98) first, [1, 9] (alpha 0.99 * 0.99) second -> the best
     tie = np.array([[[0.0, 8.0], [1.0, 9.0], [50.0, 60.0]]])
-    assert debiased_recall(tie, np.array([3]), gt, mask, dur, (0.5,), n=3)[0, 0] == pytest.approx(0.98)
+    assert debiased_recall(tie, np.array([3]), gt, mask, dur, (0.5,), n=3)[0, 0] == pytest.approx(0.9801)
     third = np.array([[[50.0, 60.0], [70.0, 80.0], [0.0, 10.0]]])
     assert debiased_recall(third, np.array([3]), gt, mask, dur, (0.5,), n=3)[0, 0] == 1.0
 
