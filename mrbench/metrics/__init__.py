@@ -5,7 +5,7 @@ validity mask) and returns unrounded fractions; the scoring layer multiplies by 
 like the reference evaluator. Definitions: docs/scoring.md and each module's docstring.
 """
 
-from mrbench.metrics.debiased import debiased_recall, debiased_recall_at_1
+from mrbench.metrics.debiased import DEBIASED_NS, debiased_recall, debiased_recall_at_1
 from mrbench.metrics.highlight import highlight_ap, highlight_hit_at_1
 from mrbench.metrics.iou import cross_iou, paired_iou
 from mrbench.metrics.retrieval import (
@@ -23,6 +23,7 @@ from mrbench.metrics.spurious import center_in_mask
 
 __all__ = [
     "BUCKETS",
+    "DEBIASED_NS",
     "MAP_THRESHOLDS",
     "WIDE_THRESHOLDS",
     "average_precision",
