@@ -10,11 +10,12 @@ package the closure imports, so a cache keyed by it goes stale exactly when code
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 PACKAGE = "mrbench"
@@ -36,24 +37,41 @@ def module_file(name: str, root: Path = PACKAGE_ROOT) -> Path | None:
     return None
 
 
-def imported_names(source: str, name: str, is_package: bool) -> set[str]:
+def _import_nodes(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
+    """The import statements of a statement list and of every block nested in it (functions,
+    classes, ``if``, ``try``, ``with``, loops, ``match``); expressions are not searched."""
+    for node in body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+            continue
+        for value in ast.iter_fields(node):
+            items = value[1] if isinstance(value[1], list) else []
+            for item in items:
+                if isinstance(item, ast.stmt):
+                    yield from _import_nodes([item])
+                elif isinstance(item, (ast.excepthandler, ast.match_case)):
+                    yield from _import_nodes(item.body)
+
+
+@functools.lru_cache(maxsize=1024)
+def imported_names(source: str, name: str, is_package: bool) -> frozenset[str]:
     """Every module name an ``import`` in ``source`` (module ``name``) may load: ``import a.b``
     gives ``a.b``; ``from a import b`` gives ``a`` and ``a.b`` (``b`` may be a submodule);
     relative imports are resolved against ``name``."""
     names: set[str] = set()
     package = name if is_package else name.rpartition(".")[0]
-    for node in ast.walk(ast.parse(source)):
+    for node in _import_nodes(ast.parse(source).body):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                base = f"{anchor}.{node.module}" if node.module else anchor
-            else:
-                base = node.module or ""
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names)
-    return names
+            continue
+        if node.level:
+            anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            base = f"{anchor}.{node.module}" if node.module else anchor
+        else:
+            base = node.module or ""
+        names.add(base)
+        names.update(f"{base}.{alias.name}" for alias in node.names)
+    return frozenset(names)
 
 
 def _parents(name: str) -> list[str]:
