@@ -163,9 +163,10 @@ class TrainConfig:
 
 @dataclass
 class VSDCConfig:
-    """VSDC, TD-DETR's batch synthesizer (:mod:`reference_models.core.vsdc`); read only by models
-    that use it. Synthesis settings default to the release's; the release's composition is
-    ``slots`` (TD-DETR's dataset presets), its same-video partner rule ``same_video_partners`` and
+    """VSDC, TD-DETR's batch synthesizer (:mod:`reference_models.core.vsdc`); read only by runs
+    that use it (``tddetr``, any model ``--with tddetr``). Synthesis settings default to the
+    release's; the release's composition is ``slots`` (TD-DETR's dataset presets), its same-video
+    partner rule ``same_video_partners`` and
     its near-duplicate filter ``exclude_above = 0.9`` (off QVHighlights)."""
 
     alpha: float = 0.7
