@@ -12,7 +12,7 @@ string and the seed only, never on input order, Python version or machine.
 Why the main window: a QVHighlights query can have up to 25 windows (a third have several), so a
 per-video number must summarise them. The longest window holds most of the relevant time and is
 what a top-1 prediction usually pairs with (R1 takes the best-IoU window); the first window's
-start would be dominated by the 33 % of videos with a window starting at 0, and the
+start would be dominated by the 22 % of videos with a window starting at 0 s, and the
 length-weighted mean centre of windows at both ends lands in the middle, where no moment is.
 Secondary windows of a train video may sit past the threshold: docs/datasets.md reports the
 share.
