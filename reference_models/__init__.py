@@ -153,8 +153,10 @@ def temporal_modules(name: str, config: ModelConfig, layers: int) -> list[Any]:
 def with_strategies(name: str, strategies: Sequence[str] = ()) -> tuple[str, tuple[str, ...]]:
     """``(model, strategies)`` that ``name`` with ``strategies`` resolves to: a strategy's base
     model with it becomes the strategy's model (``qd_detr`` + ``tddetr`` -> ``tddetr``), and a
-    model named like a strategy carries that strategy (``tddetr`` -> ``("tddetr",)``)."""
+    model named like a strategy carries that strategy (``tddetr`` -> ``("tddetr",)``). A single
+    name may be given as a string."""
     _load()
+    strategies = (strategies,) if isinstance(strategies, str) else tuple(strategies)
     if name not in _MODELS:
         raise MrbenchError(f"unknown model {name!r} (models: {', '.join(sorted(_MODELS))})")
     for strategy in strategies:

@@ -218,6 +218,7 @@ def test_display_names() -> None:
     assert display_name("moment_detr", ("tddetr",)) == "Moment-DETR w/ TD-DETR"
     assert display_name("bam_detr", ["tddetr"]) == "BAM-DETR w/ TD-DETR"
     assert display_name("snag", ["tddetr"]) == "SnAG w/ TD-DETR"
+    assert display_name("cg_detr", "tddetr") == "CG-DETR w/ TD-DETR"  # one name as a string
     assert display_name("tddetr") == display_name("qd_detr", ["tddetr"]) == display_name("tddetr", ["tddetr"]) == "TD-DETR"
     assert display_name("qd_detr") == "QD-DETR"
 
