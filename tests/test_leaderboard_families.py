@@ -134,3 +134,14 @@ def test_the_strategies_and_their_base_models_match_the_model_registry() -> None
     assert sorted(STRATEGIES) == reference_models.list_strategies()
     for name, base in STRATEGIES.items():
         assert reference_models.with_strategies(base, [name]) == (name, (name,))
+
+
+def test_the_scatter_plot_draws_the_pairs() -> None:
+    """An arrow per pair (model -> model w/ TD-DETR): the plot differs from one without pairs."""
+    from mrbench.leaderboard.render import scatter_png
+
+    group = family_group()
+    with_pairs = scatter_png(group)
+    for row in group.rows:
+        row.meta.pop("strategies", None)
+    assert with_pairs is not None and with_pairs.startswith(b"\x89PNG") and with_pairs != scatter_png(group)

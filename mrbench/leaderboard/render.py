@@ -278,7 +278,8 @@ def _png_bytes(fig) -> bytes:  # noqa: ANN001
 
 
 def scatter_png(group: Group) -> bytes | None:
-    """Standard mAP (x) against spurious mAP (y) per entry, error bars = std over seeds."""
+    """Standard mAP (x) against spurious mAP (y) per entry, error bars = std over seeds; an arrow
+    leads from a model to the same model with a strategy (w/ TD-DETR)."""
     rows = [r for r in _plot_rows(group, MR_MAP) if mean_of(r, SPURIOUS_MAP) is not None]
     if not rows:
         return None
@@ -297,6 +298,12 @@ def scatter_png(group: Group) -> bytes | None:
             ax.errorbar(x, y, xerr=xs or 0.0, yerr=ys or 0.0, fmt=marker, color=f"C{index % 10}",
                         capsize=3, label=plot_text(row.meta["name"]))
             top = max(top, x + (xs or 0.0), y + (ys or 0.0))
+        for row in rows:  # an arrow from a model's point to its point w/ a strategy
+            base = base_of(row, group)
+            if base in rows:
+                ax.annotate("", xy=(row.stats[MR_MAP][0], row.stats[SPURIOUS_MAP][0]),
+                            xytext=(base.stats[MR_MAP][0], base.stats[SPURIOUS_MAP][0]),
+                            arrowprops={"arrowstyle": "->", "color": "0.4", "linewidth": 0.8})
         limit = max(5.0, math.ceil(top * 1.1 / 5.0) * 5.0)
         ax.plot([0, limit], [0, limit], linestyle="--", color="0.6", linewidth=1,
                 label="spurious = standard")
