@@ -3,7 +3,7 @@
 Key strings follow the reference evaluator (``MR-full-mAP``, ``HL-min-VeryGood-mAP``) and
 docs/contracts.md (mrbench's additions, the spurious block). The report printer
 (:mod:`mrbench.scoring.report`), the leaderboard and the CLI read them from here.
-This module imports nothing (it is cheap to import anywhere).
+This module imports nothing itself.
 """
 
 from __future__ import annotations
