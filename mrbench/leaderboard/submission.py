@@ -1,4 +1,4 @@
-"""Submission entries: the ``submission.yaml`` schema, the ground-truth store and ``check``.
+"""Submission entries: the ``submission.yaml`` schema and the ground-truth store (read, not scored).
 
 Layout of a submissions directory::
 
@@ -14,7 +14,8 @@ Layout of a submissions directory::
 ``_datasets`` holds the ground truth every entry is scored against: for generated (synthetic)
 datasets the generated annotation files and the masked variant's manifest, without features, so
 that ``mrbench leaderboard build`` needs neither the features nor a regeneration. Directories whose
-names start with ``_`` or ``.`` are not entries.
+names start with ``_`` or ``.`` are not entries. An entry folder is the one packaging format of
+predictions, masked predictions and metadata (``mrbench score ENTRY_DIR`` reads it too).
 """
 
 from __future__ import annotations
@@ -278,7 +279,7 @@ def _check_value(name: str, spec: Field, value: Any, fail: Any) -> Any:
 
 def load_submission(entry_dir: str | os.PathLike[str]) -> Submission:
     """Read and validate ``<entry_dir>/submission.yaml`` (schema only; files are checked by
-    :func:`check_submission`). Errors name the file, the line and the field."""
+    :func:`mrbench.leaderboard.runs.check_submission`). Errors name the file, the line and the field."""
     root = Path(entry_dir)
     path = root / SUBMISSION_FILE
     if not _ENTRY_ID.match(root.name):
