@@ -129,6 +129,12 @@ def test_resume_and_verify_failure(tmp_path: Path, capsys: pytest.CaptureFixture
     assert run_cli([*args, "--resume"]) == 0
     assert "30 queries" in capsys.readouterr().out
     assert run_cli(["mask", "verify", str(tmp_path / "out")]) == 0
+    assert run_cli([*args, "--resume", "--strategy", "zero"]) == 2
+    assert "differing: strategy" in capsys.readouterr().err
+    assert run_cli([*args, "--force", "--resume"]) == 2
+    assert run_cli([*args, "--force", "--strategy", "zero"]) == 0  # built beside, swapped in
+    assert json.loads((tmp_path / "out/manifest.json").read_text())["strategy"] == "zero"
+    assert run_cli([*args, "--force"]) == 0
 
     entry = json.loads((tmp_path / "out/manifest.json").read_text())["queries"]["2579"]
     FeatureStore(tmp_path / "out/features").write_video(

@@ -34,13 +34,15 @@ _DIR = click.Path(file_okay=False, path_type=Path)
 @click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Worker processes.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted run (same bytes as an uninterrupted one).")
+@click.option("--force", is_flag=True,
+              help="Start over: discard an interrupted run and replace an existing variant (swapped in when complete).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @size_limit_option
 @click.pass_context
 def mask(ctx: click.Context, dataset: str | None, root: Path | None, annotations: Path | None,
          data_dir: Path | None, split: str | None, features: Path | None, clip_len: float | None,
          out: Path | None, strategy: str, margin: float, seeds: list[int], workers: int, resume: bool,
-         quiet: bool) -> None:
+         force: bool, quiet: bool) -> None:
     """Mask every query's ground-truth moment (widened by --margin) in every video feature source.
 
     Each query gets its own masked copy `<vid>__mask_q<qid>`; the annotation file keeps the
@@ -58,6 +60,8 @@ def mask(ctx: click.Context, dataset: str | None, root: Path | None, annotations
         raise click.UsageError("give exactly one of --dataset, --annotations or --data")
     if out is None:
         raise click.UsageError("--out is required")
+    if force and resume:
+        raise click.UsageError("--force and --resume exclude each other")
     if dataset is not None and (not split or features is None):
         raise click.UsageError("--dataset needs --split and --features")
     if annotations is not None and (clip_len is None or features is None):
@@ -68,7 +72,7 @@ def mask(ctx: click.Context, dataset: str | None, root: Path | None, annotations
     source = resolve_split(dataset or annotations or data_dir, split, root=root, features=features,
                            clip_len=clip_len, kind=kind)
     results = build(source, out, strategy=strategy, margin=margin, seeds=seeds, workers=workers,
-                    resume=resume, progress=not quiet)
+                    resume=resume, force=force, progress=not quiet)
     for result in results:
         resumed = f", {result.resumed} already done" if result.resumed else ""
         click.echo(f"wrote {result.path}: {result.queries} queries, {result.clips_masked} clips masked "

@@ -373,8 +373,7 @@ def _build_variant(source: SplitSource, annotations: Annotations, target: Path, 
         plan = _plan(source, annotations.records, strategy, margin, seed, mapper)
         with staged_output(target, plan.settings, recorded=_recorded_settings, resume=resume, replace=force,
                            record=JOB_FILE, resumable=_has_features,
-                           legacy=[target.with_name(target.name + PARTIAL_SUFFIX)], replace_option=None,
-                           what="masked variant") as run:
+                           legacy=[target.with_name(target.name + PARTIAL_SUFFIX)], what="masked variant") as run:
             if run.done:
                 queries = read_manifest(target)["queries"].values()
                 return MaskResult(target, seed, len(queries),
