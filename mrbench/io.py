@@ -663,6 +663,8 @@ def _prepare_staged(target: Path, staging: Path, settings: Mapping[str, Any],
                     recorded: Callable[[Path], Mapping[str, Any] | None], resume: bool, replace: bool,
                     record: str, legacy: list[Path], replace_option: str | None, what: str) -> StagedRun:
     """Decide what :func:`staged_output` does (while holding the lock)."""
+    if target.exists() and not target.is_dir():
+        raise MrbenchError(f"{target} is a file, not a folder")
     if staging.exists() and not (staging / record).is_file():
         shutil.rmtree(staging)  # killed before its settings were recorded: nothing to resume
     interrupted = [p for p in (staging, *legacy) if (p / record).is_file() and not p.is_symlink()]
