@@ -342,7 +342,7 @@ PRESETS = {
         "snag.embed_convs": 1, "snag.levels": 3, "snag.fusion_layers": 1, "snag.head_layers": 1,
         "snag.path_dropout": 0.0, "snag.max_clips": 75, "snag.loss_norm": 50.0, "snag.max_segments": 10,
         "train.lr": 1e-3, "train.weight_decay": 1e-4, "train.ema": 0.9, "train.warmup_epochs": 1,
-        "train.batch_size": 4,
+        "train.batch_size": 16,
     },
 }
 

@@ -49,6 +49,17 @@ class ChannelNorm(nn.Module):
         return x * self.weight[:, None] + self.bias[:, None]
 
 
+class Pointwise(nn.Conv1d):
+    """A 1x1 ``Conv1d`` (same parameters) computed as a matrix product, several times faster
+    than the CPU convolution kernels at these sizes."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x.transpose(1, 2), self.weight[:, :, 0], self.bias).transpose(1, 2)
+
+
 class LayerScale(nn.Module):
     """Per-channel residual scale (init ``init``) followed by drop-path with rate ``drop``."""
 
@@ -71,8 +82,8 @@ class FeedForward(nn.Module):
 
     def __init__(self, channels: int, expansion: int = 4, dropout: float = 0.0) -> None:
         super().__init__()
-        self.fc1 = nn.Conv1d(channels, channels * expansion, 1)
-        self.fc2 = nn.Conv1d(channels * expansion, channels, 1)
+        self.fc1 = Pointwise(channels, channels * expansion)
+        self.fc2 = Pointwise(channels * expansion, channels)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,7 +99,7 @@ def sinusoid(length: int, channels: int, device: torch.device | None = None) -> 
     return torch.cat([torch.sin(angles), torch.cos(angles)]) / channels**0.5
 
 
-def masked_conv(conv: nn.Conv1d, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def masked_conv(conv: nn.Module, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``conv(x * mask)``."""
     return conv(x * mask.to(x.dtype))
 
@@ -121,10 +132,10 @@ class MaskedAttention(nn.Module):
         self.heads = heads
         self.window = window
         self.scale = (channels // heads) ** -0.25
-        self.query = nn.Conv1d(channels, channels, 1)
-        self.key = nn.Conv1d(kv_dim, channels, 1)
-        self.value = nn.Conv1d(kv_dim, channels, 1)
-        self.out = nn.Conv1d(channels, out_dim or channels, 1)
+        self.query = Pointwise(channels, channels)
+        self.key = Pointwise(kv_dim, channels)
+        self.value = Pointwise(kv_dim, channels)
+        self.out = Pointwise(channels, out_dim or channels)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor, v: torch.Tensor, kv_mask: torch.Tensor) -> torch.Tensor:
@@ -195,7 +206,7 @@ class VideoPyramid(nn.Module):
                  levels: int = 6, dropout: float = 0.0, path_dropout: float = 0.0) -> None:
         super().__init__()
         self.channels = channels
-        self.proj = nn.Conv1d(in_dim, channels, 1)
+        self.proj = Pointwise(in_dim, channels)
         self.embed = nn.ModuleList(nn.Conv1d(channels, channels, 3, 1, 1, bias=False) for _ in range(embed_convs))
         self.embed_norms = nn.ModuleList(ChannelNorm(channels) for _ in range(embed_convs))
         self.stem = nn.ModuleList(
@@ -228,7 +239,7 @@ class TextEncoder(nn.Module):
                  path_dropout: float = 0.0) -> None:
         super().__init__()
         self.channels = channels
-        self.proj = nn.Conv1d(in_dim, channels, 1)
+        self.proj = Pointwise(in_dim, channels)
         self.background = nn.Parameter(torch.empty(channels))
         nn.init.trunc_normal_(self.background, std=0.02)
         self.layers = nn.ModuleList(

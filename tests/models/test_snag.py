@@ -410,6 +410,7 @@ def test_warmup_schedule_and_vsdc_with_tdem(snag_data: Path, tmp_path: Path) -> 
     """SnAG w/ TD-DETR's pieces: TDEM in the fusion layers and VSDC on the video-centric batches
     (its synthesized videos are encoded on their own); the per-step warm-up ramps from 0."""
     config = resolve_config("snag", "tiny", {"model.temporal": "tdem", "train.epochs": 1, "train.progress": False,
+                                              "train.batch_size": 4,
                                               "vsdc.anchor_fraction": 0.5, "vsdc.keep_originals": False})
     from reference_models.core.data import MomentDataset
 
