@@ -14,7 +14,9 @@
 # RUNS is a space-separated list of NAME=MODEL[,KEY=VALUE...]: NAME is the run folder, MODEL the
 # registered model, the KEY=VALUEs extra `--set`s of that run. Two suites are built in:
 #   SUITE=models     (default) every reference model (tddetr, qd_detr, moment_detr, cg_detr,
-#                    bam_detr) at the preset's precision;
+#                    bam_detr, snag) at the preset's precision (SnAG: video-centric batches of 32
+#                    videos, EMA weights evaluated; its 5 warm-up epochs outlast EPOCHS=3, which
+#                    times the epochs all the same);
 #   SUITE=precision  tddetr in fp32 (TF32 matmuls, train.amp=off) against bf16 autocast
 #                    (train.amp=bf16), same seed and data: the measurement behind the presets'
 #                    default precision (docs/tddetr.md).
@@ -36,7 +38,7 @@ EPOCHS=${EPOCHS:-3}
 PRESET=${PRESET:-qvhighlights}
 RUN_TIMEOUT=${RUN_TIMEOUT:-600}
 case "${SUITE:-models}" in
-  models) DEFAULT_RUNS="tddetr=tddetr qd_detr=qd_detr moment_detr=moment_detr cg_detr=cg_detr bam_detr=bam_detr" ;;
+  models) DEFAULT_RUNS="tddetr=tddetr qd_detr=qd_detr moment_detr=moment_detr cg_detr=cg_detr bam_detr=bam_detr snag=snag" ;;
   precision) DEFAULT_RUNS="tddetr.bf16=tddetr,train.amp=bf16 tddetr.fp32=tddetr,train.amp=off" ;;
   *) echo "SUITE must be models or precision, got ${SUITE}" >&2; exit 2 ;;
 esac
