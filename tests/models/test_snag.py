@@ -150,6 +150,14 @@ def test_release_postprocessing_of_the_model_outputs() -> None:
         seconds = ((segments + 2.0) * CLIP_LEN).clamp(0, pp["conversion"]["durations"][q // 2])
         assert (seconds - pp["segments"][q]).abs().max() < ATOL and (scores - pp["scores"][q]).abs().max() < ATOL
     assert len(model.detect(outputs, 1)[0]) == 0
+    # in a prediction file query 1 gets the clip of its best-scoring valid point instead
+    decoded = model.decode(outputs)
+    assert decoded["keep"].sum(1).tolist() == [3, 1, 5, 5]
+    logits = torch.cat([x[1] for x in outputs["logits"]]).masked_fill(~torch.cat([m[1] for m in outputs["masks"]]), -1e9)
+    best = float(torch.cat(model.points(outputs))[logits.argmax(), 0])
+    n = int(fixture_batch(f)["video_mask"][1].sum())
+    assert decoded["spans"][1, 0].tolist() == pytest.approx([(best - 0.5 + 2.0) / n, (best + 0.5 + 2.0) / n])
+    assert float(decoded["scores"][1, 0]) == pytest.approx(float(torch.sigmoid(logits.max())))
 
 
 def test_release_postprocessing_synthetic() -> None:
@@ -427,3 +435,18 @@ def test_warmup_schedule_and_vsdc_with_tdem(snag_data: Path, tmp_path: Path) -> 
     assert trainer.optimizer.param_groups[0]["lr"] == 0.0  # the first step runs at 0, as the release's
     rates = [config.train.lr * trainer.scheduler.lr_lambdas[0](step) for step in range(steps + 1)]
     assert rates[0] == 0.0 and rates[-2] == pytest.approx(config.train.lr) and rates == sorted(rates)
+
+
+def test_resume_continues_exactly(snag_data: Path, tmp_path: Path) -> None:
+    """Two epochs in one run equal one epoch and a resumed one: weights, EMA weights, the loss
+    normaliser and the warm-up schedule's position."""
+    settings = {"train.epochs": 2, "train.progress": False, "train.batch_size": 4}
+    train(resolve_config("snag", "tiny", settings), snag_data, tmp_path / "whole")
+    train(resolve_config("snag", "tiny", {**settings, "train.epochs": 1}), snag_data, tmp_path / "split")
+    train(resolve_config("snag", "tiny", settings), snag_data, tmp_path / "split", resume=True)
+    whole = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)
+    split = torch.load(tmp_path / "split" / "last.pt", weights_only=False)
+    for key in ("model", "ema"):
+        assert all(torch.equal(whole[key][k], split[key][k]) for k in whole[key]), key
+    assert whole["model_train_state"] == split["model_train_state"]
+    assert whole["scheduler"]["last_epoch"] == split["scheduler"]["last_epoch"] == 8  # 2 x 4 steps
