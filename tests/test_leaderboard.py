@@ -64,7 +64,7 @@ def make_dataset(tmp_path: Path) -> tuple[Path, Path]:
         lo, hi = int(max(0.0, s - 3) // 2), int(-(-min(DURATION, e + 3) // 2))
         queries[str(q)] = {"qid": q, "vid": f"{v}__mask_q{q}", "source_vid": v,
                            "masked_clips": [[lo, hi]], "masked_windows": [[2.0 * lo, 2.0 * hi]]}
-    manifest = {"mrbench_version": "test", "source": {}, "split": "val", "strategy": "noise",
+    manifest = {"mrbench_version": "test", "source": {"features": "features"}, "split": "val", "strategy": "noise",
                 "margin": 3.0, "seed": 0, "clip_len": 2.0, "queries": queries, "files": {}}
     (masked / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return data, masked
