@@ -148,8 +148,9 @@ def read_manifest(directory: str | os.PathLike[str], *, complete: bool = True) -
         raise fail(f"must be a number of seconds in [{MIN_CLIP_LEN}, {MAX_CLIP_LEN}]", "clip_len")
     if "seed" in data and (isinstance(data["seed"], bool) or not isinstance(data["seed"], int) or data["seed"] < 0):
         raise fail("must be a non-negative integer", "seed")
-    if "source" in data and (not isinstance(data["source"], dict) or not isinstance(data["source"].get("features"), str)):
-        raise fail("must be an object with the source feature root", "source")
+    if "source" in data and (not isinstance(data["source"], dict)
+                             or (complete and not isinstance(data["source"].get("features"), str))):
+        raise fail("must be an object with the source feature root" if complete else "must be an object", "source")
     types = data.get("types")
     if types is not None and (not isinstance(types, list) or not types):
         raise fail("must be a list of feature types", "types")
