@@ -190,6 +190,7 @@ class SnAG(nn.Module):
             FusionLayer(m.hidden, s.text_hidden, m.nheads, m.dropout, s.path_dropout, s.fusion_mode, temporal[i])
             for i in range(s.fusion_layers)
         ], m.hidden)
+        self.temporal = bool(m.temporal)
         self.cls_head = DenseHead(m.hidden, s.head_layers, 1)
         self.reg_head = DenseHead(m.hidden, s.head_layers, 2)
         self.reg_scales = nn.ParameterList(nn.Parameter(torch.tensor(1.0)) for _ in range(s.levels))
@@ -228,13 +229,24 @@ class SnAG(nn.Module):
         video, mask = pad_to_multiple(video, mask, pyramid_multiple(self.settings.levels))
         levels, level_masks = self.video_encoder(video, mask)
         text, text_mask = self.text_encoder(batch["text"].transpose(1, 2), batch["text_mask"].bool()[:, None])
-        logits, offsets, masks = [], [], []
-        for level, (x, m) in enumerate(zip(levels, level_masks, strict=True)):
-            x, m = x[use], m[use]
+        # the levels side by side, each followed by one padded position: fusion and heads act per
+        # position or through k3 convs over masked inputs, so one pass equals one per level. A
+        # temporal module differences neighbouring positions, so with one each level is a pass
+        count = len(levels)
+        passes = [[level] for level in range(count)] if self.temporal else [list(range(count))]
+        logits, offsets, masks = [None] * count, [None] * count, [None] * count
+        for chosen in passes:
+            x = torch.cat([F.pad(levels[level][use], (0, 1)) for level in chosen], -1)
+            m = torch.cat([F.pad(level_masks[level][use], (0, 1), value=False) for level in chosen], -1)
             x = self.fusion(x, m, text, text_mask)
-            logits.append(self.cls_head(x, m)[:, 0])
-            offsets.append(F.relu(self.reg_head(x, m) * self.reg_scales[level].to(x.dtype)).transpose(1, 2))
-            masks.append(m[:, 0])
+            cls, reg = self.cls_head(x, m)[:, 0], self.reg_head(x, m)
+            start = 0
+            for level in chosen:
+                part = slice(start, start + levels[level].shape[-1])
+                logits[level] = cls[:, part]
+                offsets[level] = F.relu(reg[..., part] * self.reg_scales[level].to(reg.dtype)).transpose(1, 2)
+                masks[level] = m[:, 0, part]
+                start = part.stop + 1
         return {"logits": logits, "offsets": offsets, "masks": masks, "lengths": video_mask.sum(1)}
 
     def points(self, outputs: dict[str, Any]) -> list[torch.Tensor]:

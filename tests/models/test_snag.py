@@ -336,7 +336,7 @@ def test_video_centric_batches() -> None:
 
 def test_tdem_in_the_fusion_layers() -> None:
     """``model.temporal=tdem``: one TDEM per fusion layer on the modulated stream; beta 1 gives
-    exactly plain SnAG with the same weights."""
+    plain SnAG with the same weights (to float rounding)."""
     plain = create_model("snag", "tiny", video_dim=10, text_dim=6)
     with_tdem = create_model("snag", "tiny", video_dim=10, text_dim=6, temporal="tdem", beta=1.0)
     tdems = [m for m in with_tdem.modules() if isinstance(m, TDEM)]
@@ -348,7 +348,9 @@ def test_tdem_in_the_fusion_layers() -> None:
     with_tdem.eval()
     with torch.no_grad():
         a, b = plain(batch), with_tdem(batch)
-    assert all(torch.equal(x, y) for x, y in zip(a["logits"], b["logits"], strict=True))
+    # (a temporal module makes each level its own pass; without one the levels share a pass)
+    for key in ("logits", "offsets"):
+        assert all((x - y).abs().max() < 1e-6 for x, y in zip(a[key], b[key], strict=True)), key
     blended = create_model("snag", "tiny", video_dim=10, text_dim=6, temporal="tdem").eval()
     blended.load_state_dict(with_tdem.state_dict())
     with torch.no_grad():
