@@ -415,8 +415,13 @@ RULES = (
 )
 
 
+#: keys every SnAG release state dict holds (its detection, and the shapes read by :func:`_infer`)
+_SNAG_KEYS = {"text_net.bkgd_token", "text_net.embd_fc.conv.weight", "vid_net.embd_fc.conv.weight",
+              "fusion.ln_out.weight"}
+
+
 def _is_snag(keys: frozenset[str], args: object) -> bool:
-    return {"text_net.bkgd_token", "vid_net.embd_fc.conv.weight", "fusion.ln_out.weight"} <= keys
+    return _SNAG_KEYS <= keys
 
 
 def _count(keys: Any, pattern: str) -> int:
@@ -428,7 +433,10 @@ def _count(keys: Any, pattern: str) -> int:
 def _infer(weights: Mapping[str, Any]) -> dict[str, Any]:
     """Architecture read off a release state dict's shapes."""
     keys = list(weights)
-    text, video = weights["text_net.embd_fc.conv.weight"], weights["vid_net.embd_fc.conv.weight"]
+    text, video = weights.get("text_net.embd_fc.conv.weight"), weights.get("vid_net.embd_fc.conv.weight")
+    if not (torch.is_tensor(text) and torch.is_tensor(video) and text.dim() == video.dim() == 3):
+        raise MrbenchError("snag release state dict: text_net.embd_fc.conv.weight and vid_net.embd_fc.conv.weight "
+                           "must be [out, in, 1] tensors")
     return {
         "model.text_dim": int(text.shape[1]), "snag.text_hidden": int(text.shape[0]),
         "model.video_dim": int(video.shape[1]), "model.hidden": int(video.shape[0]),

@@ -228,6 +228,24 @@ def test_load_release_checkpoint(tmp_path: Path, with_opt: bool) -> None:
         assert output_diff(model(fixture_batch(f)), f["outputs"]) < ATOL
 
 
+def test_broken_release_checkpoints_are_one_line_errors(tmp_path: Path) -> None:
+    f = load_fixture("snag_b2")
+    partial = {k: v for k, v in f["state_dict"].items() if not k.startswith("cls_head.")}
+    not_tensors = {k: 1 for k in f["state_dict"]}
+    cases = {
+        "partial": ({"model": partial, "model_ema": partial}, "does not fit"),
+        "not tensors": ({"model": f["state_dict"], "model_ema": not_tensors}, "must be .out, in, 1. tensors"),
+        "opt without its sections": ({"model": f["state_dict"], "model_ema": f["state_dict"], "opt": {"model": {}}},
+                                     "incomplete or invalid"),
+    }
+    for name, (state, message) in cases.items():
+        torch.save(state, tmp_path / "last.pth")
+        with pytest.raises(MrbenchError, match=message):
+            load_release_checkpoint(tmp_path / "last.pth")
+        assert run_cli(["predict", "--checkpoint", str(tmp_path / "last.pth"), "--data", str(tmp_path), "--split",
+                        "val", "--out", str(tmp_path / "p.jsonl")]) == 2, name
+
+
 def test_predict_with_a_release_checkpoint_end_to_end(tmp_path: Path) -> None:
     from mrbench.scoring import score
 
@@ -452,3 +470,13 @@ def test_resume_continues_exactly(snag_data: Path, tmp_path: Path) -> None:
         assert all(torch.equal(whole[key][k], split[key][k]) for k in whole[key]), key
     assert whole["model_train_state"] == split["model_train_state"]
     assert whole["scheduler"]["last_epoch"] == split["scheduler"]["last_epoch"] == 8  # 2 x 4 steps
+
+
+def test_video_centric_batches_refuse_vsdc_slots(snag_data: Path, tmp_path: Path) -> None:
+    from reference_models.core.data import MomentDataset
+    from reference_models.train import Trainer
+
+    config = resolve_config("snag", "tiny", {"vsdc.slots": True, "train.progress": False})
+    augment = VSDC(MomentDataset(snag_data, "train", config.data).source_slices, tef=False, config=config.vsdc)
+    with pytest.raises(MrbenchError, match="cannot be combined with vsdc.slots"):
+        Trainer(config, snag_data, tmp_path / "run", batch_augment=augment)
