@@ -20,7 +20,10 @@ Forward pass (channel-first ``[B, C, T]`` inside; :mod:`reference_models.core.py
    after the last layer. With ``model.temporal`` (e.g. ``"tdem"``, TD-DETR's TDEM) every fusion
    layer carries one temporal module on its modulated stream: ``x <- TDEM(x) * scale + shift``,
    TDEM attending over the layer's text keys (the cross-attention's key projection, already in
-   the video width); this is where "SnAG w/ TD-DETR" differs.
+   the video width); this is where "SnAG w/ TD-DETR" differs. The video already carries its
+   position encoding, so ``model.temporal_uses_pos`` is not read. Without a temporal module the
+   levels go through fusion and heads in one pass, side by side with a padded position between
+   them (the k3 convs see zeros there, as at a level's end); with one, each level on its own.
 4. **Heads**, shared by the levels: ``snag.head_layers`` x (k3 conv, LayerNorm, ReLU), then a k3
    conv to one logit, or to two offsets ``ReLU(s_l * x)`` (``s_l`` a learnable scale per level)
    in units of the level's stride.
@@ -53,6 +56,7 @@ carved from train (the release has no validation split and evaluates its last ch
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -425,8 +429,7 @@ def _is_snag(keys: frozenset[str], args: object) -> bool:
 
 
 def _count(keys: Any, pattern: str) -> int:
-    import re
-
+    """How many distinct indices ``pattern``'s group 1 takes over ``keys``."""
     return len({m[1] for k in keys if (m := re.match(pattern, k))})
 
 
