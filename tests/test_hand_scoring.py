@@ -798,3 +798,49 @@ def test_manifest_without_a_queries_object_is_refused(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text(json.dumps({"queries": [1]}))
     with pytest.raises(ValidationError, match="missing field"):
         read_manifest(tmp_path, complete=False)
+
+
+def test_prediction_limits_grow_with_queries_and_clips() -> None:
+    """Two queries of 100 s (50 two-second clips): lines 2 * 2 + 1000; characters per line
+    65536 + 64 * 50; bytes 2 * (16384 + 64 * 50) + 2**20; a factor scales every bound."""
+    from mrbench.scoring.predictions import prediction_limits
+
+    gt = load_ground_truth([gt_record(1, [[0.0, 10.0]]), gt_record(2, [[0.0, 10.0]], duration=60.0)])
+    limits = prediction_limits(gt, 1.0)
+    assert (limits.max_bytes, limits.max_lines, limits.max_line_chars) == (1_087_744, 1004, 68_736)
+    assert limits.why == "the bound for a ground truth of 2 queries of up to 50 clips"
+    doubled = prediction_limits(gt, 2.0)
+    assert (doubled.max_bytes, doubled.max_lines, doubled.max_line_chars) == (2_175_488, 2008, 137_472)
+    one = prediction_limits(load_ground_truth([gt_record(1, [[0.0, 2.0]], duration=3.0)]), 1.0)
+    # one clip (3 s / 2 s, floored): 16384 + 64 + 2**20 bytes, 65536 + 64 characters
+    assert (one.max_bytes, one.max_lines, one.max_line_chars) == (1_065_024, 1002, 65_600)
+
+
+def test_read_records_json_array_and_jsonl_by_suffix_and_content(tmp_path: Path) -> None:
+    """A ``.json`` file whose text starts (after whitespace) with ``[`` is one array, items
+    numbered like lines; a ``.jsonl`` file starting with ``[`` is JSON Lines (one list per line);
+    a ``.json`` file of objects per line is JSON Lines too."""
+    from mrbench.io import ReadLimits
+    from mrbench.scoring.predictions import read_records
+
+    item = {"qid": 1, "pred_relevant_windows": [[0.0, 1.0, 0.5]]}
+    array = tmp_path / "p.json"
+    array.write_text("  \n" + json.dumps([item, item]), encoding="utf-8")
+    assert read_records(array) == (str(array), [(1, item), (2, item)])
+    lines = tmp_path / "p.jsonl"
+    lines.write_text(json.dumps([item]) + "\n", encoding="utf-8")
+    assert read_records(lines, "named") == ("named", [(1, [item])])
+    objects = tmp_path / "o.json"
+    objects.write_text(json.dumps(item) + "\n\n" + json.dumps(item) + "\n", encoding="utf-8")
+    assert read_records(objects) == (str(objects), [(1, item), (3, item)])
+    # exactly as many items as the bound is fine; one more names the file and the count
+    bound = ReadLimits(10_000, max_lines=2, max_line_chars=1000, why="a test bound")
+    assert len(read_records(array, limits=bound)[1]) == 2
+    with pytest.raises(ValidationError) as info:
+        read_records(array, limits=ReadLimits(10_000, max_lines=1, why="a test bound"))
+    assert str(info.value).startswith(f"{array}: 2 items is more than the bound of 1 (a test bound)")
+    # the bounds reach the file's bytes and its JSON Lines
+    with pytest.raises(ValidationError, match=r"bytes is more than the bound of 10 \(a test bound\)"):
+        read_records(lines, limits=ReadLimits(10, why="a test bound"))
+    with pytest.raises(ValidationError, match=r"4 lines is more than the bound of 2"):
+        read_records(objects, limits=bound)
