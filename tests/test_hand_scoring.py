@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -844,3 +845,160 @@ def test_read_records_json_array_and_jsonl_by_suffix_and_content(tmp_path: Path)
         read_records(lines, limits=ReadLimits(10, why="a test bound"))
     with pytest.raises(ValidationError, match=r"4 lines is more than the bound of 2"):
         read_records(objects, limits=bound)
+
+
+def test_ground_truth_clip_length_bounds_are_inclusive() -> None:
+    """Clip lengths in [0.01, 3600] s are accepted (both ends included); finite values outside
+    and NaN are refused."""
+    records = [gt_record(1, [[0.0, 10.0]], duration=7200.0)]
+    assert load_ground_truth(records, clip_len=0.01).n_clips.tolist() == [720_000]
+    assert load_ground_truth(records, clip_len=3600.0).n_clips.tolist() == [2]
+    for bad in (0.0099, 3600.5, 1e9, float("nan")):
+        with pytest.raises(MrbenchError, match=r"clip length must lie in \[0.01, 3600.0\] seconds"):
+            load_ground_truth(records, clip_len=bad)
+
+
+def test_ground_truth_sources_and_lines_by_input_kind(tmp_path: Path) -> None:
+    """Dicts are numbered from line 1 under '<ground truth>'; Annotations keep their path (or
+    '<ground truth>'), without line numbers; a file is named as given."""
+    from mrbench.data.schema import Annotations
+
+    dicts = [gt_record(1, [[0.0, 10.0]]), gt_record(2, [[1.0, 2.0]])]
+    gt = load_ground_truth(dicts)
+    assert (gt.source, gt.lines, gt.qids) == ("<ground truth>", [1, 2], [1, 2])
+    with pytest.raises(ValidationError) as info:
+        load_ground_truth([dicts[0], gt_record(2, [[5.0, 1.0]])])
+    assert str(info.value).startswith("<ground truth>:2: qid 2: field 'relevant_windows': ")
+    # a dict without windows is refused where it is read (windows are required)
+    no_windows = {k: v for k, v in dicts[1].items() if k != "relevant_windows"}
+    with pytest.raises(ValidationError) as info:
+        load_ground_truth([dicts[0], no_windows])
+    assert str(info.value).startswith("<ground truth>:2: qid 2: field 'relevant_windows': ")
+    assert "test release" not in str(info.value)
+    queries = [Query.from_dict(d) for d in dicts]
+    named = load_ground_truth(Annotations(queries, path=tmp_path / "gt.jsonl"))
+    assert (named.source, named.lines) == (str(tmp_path / "gt.jsonl"), [None, None])
+    unnamed = load_ground_truth(Annotations(queries))
+    assert (unnamed.source, unnamed.lines) == ("<ground truth>", [None, None])
+    with pytest.raises(ValidationError) as info:
+        load_ground_truth(Annotations([queries[0], queries[0]], path=tmp_path / "gt.jsonl"))
+    assert str(info.value) == f"{tmp_path / 'gt.jsonl'}: qid 1: field 'qid': duplicate qid in the ground truth"
+    with pytest.raises(ValidationError, match=r"is a directory, not a ground-truth file"):
+        load_ground_truth(tmp_path)
+
+
+def test_ground_truth_file_cache_follows_path_time_and_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file is re-read when it changes (size or modification time), and the same relative
+    name in another folder is another file, even with equal size and time."""
+    def write(path: Path, end: float, stamp: int) -> None:
+        path.write_text(json.dumps(gt_record(1, [[0.0, end]])) + "\n", encoding="utf-8")
+        os.utime(path, ns=(stamp, stamp))
+
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    write(first / "gt.jsonl", 10.0, 1_000_000_000)
+    write(second / "gt.jsonl", 20.0, 1_000_000_000)
+    monkeypatch.chdir(first)
+    gt = load_ground_truth("gt.jsonl")
+    assert (gt.source, gt.windows.tolist()) == ("gt.jsonl", [[[0.0, 10.0]]])
+    monkeypatch.chdir(second)
+    assert load_ground_truth("gt.jsonl").windows.tolist() == [[[0.0, 20.0]]]
+    write(second / "gt.jsonl", 30.0, 1_000_000_000)  # same size and time: the cache holds
+    write(second / "gt.jsonl", 40.0, 2_000_000_000)  # a new time: re-read
+    assert load_ground_truth("gt.jsonl").windows.tolist() == [[[0.0, 40.0]]]
+    (second / "gt.jsonl").write_text(json.dumps(gt_record(1, [[0.0, 5.5]])) + "\n", encoding="utf-8")
+    os.utime(second / "gt.jsonl", ns=(2_000_000_000, 2_000_000_000))  # same time, new size
+    assert load_ground_truth("gt.jsonl").windows.tolist() == [[[0.0, 5.5]]]
+
+
+def test_ground_truth_bad_window_names_its_own_query() -> None:
+    """Windows that slip past per-record checks (Query objects built directly) are checked
+    again: the first bad one (start >= end; an empty window counts) names its query and line."""
+    from mrbench.scoring.groundtruth import build_ground_truth
+
+    def q(qid: int, windows: list[list[float]]) -> Query:
+        return Query(qid, f"q{qid}", f"v{qid}", 100.0, windows)
+
+    records = [q(1, [[0.0, 1.0], [2.0, 3.0]]), q(2, [[5.0, 5.0]]), q(3, [[0.0, 1.0], [9.0, 4.0]])]
+    with pytest.raises(ValidationError) as info:
+        build_ground_truth(records, source="src", lines=[10, 20, 30])
+    assert str(info.value) == "src:20: qid 2: field 'relevant_windows': a window has start >= end (or is not finite)"
+    records[1] = q(2, [[5.0, 6.0]])
+    with pytest.raises(ValidationError) as info:
+        build_ground_truth(records, source="src", lines=[10, 20, 30])
+    assert str(info.value).startswith("src:30: qid 3: ")
+    with pytest.raises(ValueError):
+        build_ground_truth(records, source="src", lines=[10, 20])  # one line number per record
+
+
+@pytest.mark.parametrize(("factor_exponent", "fails"), [(-27, False), (-28, True)])
+def test_ground_truth_window_allocation_bound_is_exact(
+    monkeypatch: pytest.MonkeyPatch, factor_exponent: int, fails: bool
+) -> None:
+    """One query with one window needs 1 * 1 * 2 float64 = 16 bytes: a bound of exactly 16
+    bytes (2**31 * 2**-27) passes, 8 bytes fails and names the field."""
+    monkeypatch.setenv("MRBENCH_SIZE_LIMIT_FACTOR", repr(2.0**factor_exponent))
+    records = [gt_record(1, [[0.0, 1.0]], duration=1.0)]
+    if not fails:
+        assert load_ground_truth(records).windows.tolist() == [[[0.0, 1.0]]]
+        return
+    with pytest.raises(ValidationError) as info:
+        load_ground_truth(records)
+    assert str(info.value).startswith(
+        "<ground truth>: field 'relevant_windows': the ground-truth windows would need 0.0 GiB")
+
+
+def saliency_record(qid: int, duration: float, ids: list[int], scores: list[list[int]]) -> dict[str, Any]:
+    """A ground-truth line with highlight labels."""
+    return gt_record(qid, [[0.0, 1.0]], duration=duration, relevant_clip_ids=ids, saliency_scores=scores)
+
+
+def test_saliency_labels_with_two_annotators_and_one_clip() -> None:
+    """Two annotators give a [Q, C, 2] array; a 3 s video has one 2 s clip (C = 1)."""
+    gt = load_ground_truth([saliency_record(1, 3.0, [0], [[4, 2]])])
+    assert gt.saliency is not None
+    assert gt.saliency.tolist() == [[[4.0, 2.0]]]
+    assert gt.n_clips.tolist() == [1]
+
+
+def test_saliency_without_listed_clips_has_three_annotator_columns() -> None:
+    """Queries that list no clips still get labels: zeros for three annotators."""
+    gt = load_ground_truth([saliency_record(1, 4.0, [], [])])
+    assert gt.saliency is not None
+    assert gt.saliency.shape == (1, 2, 3)
+    assert not gt.saliency.any()
+
+
+def test_saliency_needs_both_ids_and_scores_on_every_query() -> None:
+    """A query with clip ids but no scores (or the reverse) means: no highlight labels (Query
+    objects built directly: a file cannot give one without the other)."""
+    full = Query(1, "q1", "v1", 4.0, [[0.0, 1.0]], [0], [[1, 1, 1]])
+    ids_only = Query(2, "q2", "v2", 4.0, [[0.0, 1.0]], [0], None)
+    scores_only = Query(2, "q2", "v2", 4.0, [[0.0, 1.0]], None, [[1, 1, 1]])
+    assert load_ground_truth([full, ids_only]).saliency is None
+    assert load_ground_truth([full, scores_only]).saliency is None
+    assert load_ground_truth([full]).saliency is not None
+
+
+def test_saliency_on_a_video_shorter_than_one_clip_is_refused() -> None:
+    """A 1.5 s video has no whole 2 s clip: labels are refused even with no clip listed."""
+    with pytest.raises(ValidationError) as info:
+        load_ground_truth([saliency_record(1, 4.0, [1], [[1, 1, 1]]), saliency_record(2, 1.5, [], [])])
+    assert str(info.value) == (
+        "<ground truth>:2: qid 2: field 'relevant_clip_ids': clip ids must lie below int(duration / clip_len) = 0")
+
+
+@pytest.mark.parametrize(("factor_exponent", "fails"), [(-26, False), (-27, True)])
+def test_saliency_allocation_bound_is_exact(monkeypatch: pytest.MonkeyPatch, factor_exponent: int, fails: bool) -> None:
+    """Labels of one query, 2 clips, 2 annotators: 32 bytes; a 32-byte bound passes, 16 fails
+    (the 16-byte windows pass both) and names the duration field."""
+    monkeypatch.setenv("MRBENCH_SIZE_LIMIT_FACTOR", repr(2.0**factor_exponent))
+    records = [saliency_record(1, 4.0, [1], [[3, 1]])]
+    if not fails:
+        labels = load_ground_truth(records).saliency
+        assert labels is not None and labels.tolist() == [[[0.0, 0.0], [3.0, 1.0]]]
+        return
+    with pytest.raises(ValidationError) as info:
+        load_ground_truth(records)
+    assert str(info.value).startswith("<ground truth>: field 'duration': the saliency labels would need 0.0 GiB")
