@@ -114,16 +114,15 @@ def make_dataset(data: Path, synth_overrides: dict[str, Any] | None = None, *, r
     generate(SynthConfig(**(synth_overrides or {})), data, progress=True, force=not resume, resume=resume)
 
 
-def make_masked(data: Path, split: str, target: Path, *, seeds: Sequence[int] = (0,), resume: bool = False) -> None:
-    """The masked-target variant of ``split`` (default strategy and margin) in ``target``."""
-    from mrbench.masking.build import PARTIAL_SUFFIX, source_from_dir
+def make_masked(data: Path, split: str, target: Path, *, strategy: str = "noise", margin: float = 3.0,
+                seeds: Sequence[int] = (0,), resume: bool = False) -> None:
+    """The masked-target variant of ``split`` in ``target``: an earlier result is replaced, or
+    completed when ``resume`` (same settings required; :func:`mrbench.io.staged_output`)."""
     from mrbench.masking.build import build as build_mask
+    from mrbench.masking.build import source_from_dir
 
-    if not resume:
-        for stale in (target, target.with_name(target.name + PARTIAL_SUFFIX)):
-            if stale.exists():
-                shutil.rmtree(stale)
-    build_mask(source_from_dir(data, split), target, seeds=list(seeds), progress=True, resume=resume)
+    build_mask(source_from_dir(data, split), target, strategy=strategy, margin=margin, seeds=list(seeds),
+               progress=True, resume=resume, force=not resume)
 
 
 def train_run(spec: ModelSpec, data: Path, run: Path, *, preset: str, overrides: Sequence[str] = (),

@@ -17,7 +17,7 @@ from mrbench import __version__
 from mrbench.errors import MrbenchError, ValidationError
 from mrbench.io import check_allocation
 from mrbench.masking.variant import Variant
-from mrbench.metrics.debiased import debiased_recall_at_1
+from mrbench.metrics.debiased import DEBIASED_NS, debiased_recall
 from mrbench.metrics.highlight import highlight_ap, highlight_hit_at_1
 from mrbench.metrics.iou import paired_iou
 from mrbench.metrics.retrieval import (
@@ -31,6 +31,7 @@ from mrbench.metrics.retrieval import (
     threshold_hits,
 )
 from mrbench.metrics.spurious import center_in_mask
+from mrbench.scoring import keys as K
 from mrbench.scoring.bootstrap import bootstrap_intervals
 from mrbench.scoring.bundle import Bundle, is_bundle, read_bundle
 from mrbench.scoring.groundtruth import HL_CLIP_LEN, GroundTruth, GroundTruthLike, load_ground_truth
@@ -43,7 +44,8 @@ from mrbench.scoring.predictions import (
 from mrbench.scoring.report import Report
 
 PredictionsLike = str | os.PathLike | Sequence[dict[str, Any]] | Bundle
-HL_LEVELS = (("Fair", 2), ("Good", 3), ("VeryGood", 4))
+#: saliency level -> the minimum label counted as relevant
+HL_LEVELS = tuple(zip(K.HL_LEVELS, (2, 3, 4), strict=True))
 EXTRA_R1 = (0.3,)
 R5_THRESHOLDS = (0.3, 0.5, 0.7)
 DEBIASED_THRESHOLDS = (0.3, 0.5, 0.7)
@@ -150,7 +152,7 @@ def score(
         "mrbench_version": __version__,
         "warnings": caught,
     })
-    ordered["meta"] = meta
+    ordered[K.META] = meta
     return Report(ordered, caught)
 
 
@@ -168,13 +170,13 @@ def compute_metrics(
 
     ``masks``: per masked file, the masked regions ``([Q_gt, M, 2], [Q_gt, M])`` in GT row order.
     """
-    data: dict[str, Any] = {"brief": {}}
+    data: dict[str, Any] = {K.BRIEF: {}}
     per_query: dict[str, np.ndarray] = {}
     additions: dict[str, Any] = {}
     full_map: float | None = None
     if main.windows is not None:
         retrieval = _moment_retrieval(main, truth)
-        data["brief"].update(retrieval.brief)
+        data[K.BRIEF].update(retrieval.brief)
         data.update(retrieval.blocks)
         additions.update(retrieval.additions)
         per_query.update(retrieval.per_query)
@@ -182,22 +184,22 @@ def compute_metrics(
     if main.saliency is not None and truth.saliency is not None:
         hl_blocks, hl_per_query = _highlights(main, truth)
         for name, block in hl_blocks.items():
-            data["brief"][f"{name}-mAP"] = block["HL-mAP"]
-            data["brief"][f"{name}-Hit1"] = block["HL-Hit1"]
+            data[K.BRIEF][f"{name}-mAP"] = block[K.BLOCK_HL_MAP]
+            data[K.BRIEF][f"{name}-Hit1"] = block[K.BLOCK_HL_HIT1]
         data.update(hl_blocks)
         per_query.update(hl_per_query)
-    ordered = {"brief": data.pop("brief")}
+    ordered = {K.BRIEF: data.pop(K.BRIEF)}
     ordered.update(sorted(data.items()))
-    additions["n_queries"] = len(truth)
-    additions["n_missing"] = main.n_missing
-    ordered["mrbench"] = additions
+    additions[K.N_QUERIES] = len(truth)
+    additions[K.N_MISSING] = main.n_missing
+    ordered[K.MRBENCH] = additions
     if masked_sets:
         if main.windows is None or any(m.windows is None for m in masked_sets):
             raise ValidationError("spurious metrics need 'pred_relevant_windows' in every file",
                                   field="pred_relevant_windows")
-        ordered["spurious"] = _spurious(main, full_map, list(masked_sets), truth, masks)
+        ordered[K.SPURIOUS] = _spurious(main, full_map, list(masked_sets), truth, masks)
     if ci:
-        ordered["intervals"] = bootstrap_intervals(per_query, n_boot=n_boot, seed=seed)
+        ordered[K.INTERVALS] = bootstrap_intervals(per_query, n_boot=n_boot, seed=seed)
     return ordered
 
 
@@ -327,8 +329,8 @@ def _moment_retrieval(pred: PredictionSet, truth: GroundTruth) -> MomentRetrieva
     gt_mask = truth.window_mask[pred.gt_rows]
     present = pred.present
     parts = []
-    for name in ("full", *BUCKETS):
-        window_mask = gt_mask if name == "full" else bucket_window_mask(gt_windows, gt_mask, *BUCKETS[name])
+    for name in (K.FULL, *BUCKETS):
+        window_mask = gt_mask if name == K.FULL else bucket_window_mask(gt_windows, gt_mask, *BUCKETS[name])
         rows = np.flatnonzero(window_mask.any(axis=1))
         if len(rows):  # an empty bucket (e.g. "long" on Charades-STA) is absent
             parts.append((name, rows, *compact_windows(gt_windows[rows], window_mask[rows])))
@@ -347,37 +349,40 @@ def _moment_retrieval(pred: PredictionSet, truth: GroundTruth) -> MomentRetrieva
         mr_map = {str(t): pct(v) for t, v in zip(MAP_THRESHOLDS, map_by_thr, strict=True)}
         mr_map["average"] = pct(np.mean(map_by_thr))
         hits = threshold_hits(scores[name].iou, MAP_THRESHOLDS)
-        blocks[name] = {"MR-mAP": mr_map, "MR-R1": {str(t): pct(v) for t, v in zip(MAP_THRESHOLDS, hits.mean(0), strict=True)}}
-    full = scores["full"]
+        r1 = {str(t): pct(v) for t, v in zip(MAP_THRESHOLDS, hits.mean(0), strict=True)}
+        blocks[name] = {K.BLOCK_MAP: mr_map, K.BLOCK_R1: r1}
+    full = scores[K.FULL]
     per_query: dict[str, np.ndarray] = {
-        "MR-full-R1@0.5": full.hit_at(0.5), "MR-full-R1@0.7": full.hit_at(0.7),
-        "MR-full-mAP": full.ap.mean(1), "MR-full-mAP@0.5": full.ap_at(0.5), "MR-full-mAP@0.75": full.ap_at(0.75),
+        K.mr_r1(0.5): full.hit_at(0.5), K.mr_r1(0.7): full.hit_at(0.7),
+        K.MR_MAP: full.ap.mean(1), K.mr_map_at(0.5): full.ap_at(0.5), K.mr_map_at(0.75): full.ap_at(0.75),
     }
     additions: dict[str, Any] = {}
     for t in EXTRA_R1:
-        additions[f"MR-full-R1@{t}"] = pct(np.mean(full.hit_at(t)))
-        per_query[f"MR-full-R1@{t}"] = full.hit_at(t)
+        additions[K.mr_r1(t)] = pct(np.mean(full.hit_at(t)))
+        per_query[K.mr_r1(t)] = full.hit_at(t)
     r5_iou = np.where(present, recall_at_5(pred.windows, pred.n_pred, gt_windows, gt_mask), 0.0)
     for t in R5_THRESHOLDS:
-        additions[f"MR-full-R5@{t}"] = pct(np.mean(r5_iou >= t))
-        per_query[f"MR-full-R5@{t}"] = r5_iou >= t
-    additions["MR-full-mIoU"] = pct(np.mean(full.iou))
-    per_query["MR-full-mIoU"] = full.iou
-    debiased = debiased_recall_at_1(pred.top1, gt_windows, gt_mask, truth.duration[pred.gt_rows], DEBIASED_THRESHOLDS)
-    debiased = np.where(present[:, None], debiased, 0.0)
-    for i, t in enumerate(DEBIASED_THRESHOLDS):
-        additions[f"MR-full-dR1@{t}"] = pct(np.mean(debiased[:, i]))
-        per_query[f"MR-full-dR1@{t}"] = debiased[:, i]
+        additions[K.mr_r5(t)] = pct(np.mean(r5_iou >= t))
+        per_query[K.mr_r5(t)] = r5_iou >= t
+    additions[K.MR_MIOU] = pct(np.mean(full.iou))
+    per_query[K.MR_MIOU] = full.iou
+    durations = truth.duration[pred.gt_rows]
+    for n in DEBIASED_NS:  # dR@1 from the top-1 window, dR@5 from the first five
+        debiased = debiased_recall(pred.windows, pred.n_pred, gt_windows, gt_mask, durations, DEBIASED_THRESHOLDS, n=n)
+        debiased = np.where(present[:, None], debiased, 0.0)
+        for i, t in enumerate(DEBIASED_THRESHOLDS):
+            additions[K.mr_dr(n, t)] = pct(np.mean(debiased[:, i]))
+            per_query[K.mr_dr(n, t)] = debiased[:, i]
     brief = {
-        "MR-full-mAP": blocks["full"]["MR-mAP"]["average"],
-        "MR-full-mAP@0.5": blocks["full"]["MR-mAP"]["0.5"],
-        "MR-full-mAP@0.75": blocks["full"]["MR-mAP"]["0.75"],
-        "MR-full-R1@0.5": blocks["full"]["MR-R1"]["0.5"],
-        "MR-full-R1@0.7": blocks["full"]["MR-R1"]["0.7"],
+        K.MR_MAP: blocks[K.FULL][K.BLOCK_MAP][K.BLOCK_AVERAGE],
+        K.mr_map_at(0.5): blocks[K.FULL][K.BLOCK_MAP]["0.5"],
+        K.mr_map_at(0.75): blocks[K.FULL][K.BLOCK_MAP]["0.75"],
+        K.mr_r1(0.5): blocks[K.FULL][K.BLOCK_R1]["0.5"],
+        K.mr_r1(0.7): blocks[K.FULL][K.BLOCK_R1]["0.7"],
     }
     for name in BUCKETS:
         if name in blocks:
-            brief[f"MR-{name}-mAP"] = blocks[name]["MR-mAP"]["average"]
+            brief[K.mr_bucket_map(name)] = blocks[name][K.BLOCK_MAP][K.BLOCK_AVERAGE]
     return MomentRetrieval(blocks, dict(sorted(brief.items())), additions, per_query, full.mean_map())
 
 
@@ -397,8 +402,8 @@ def _highlights(pred: PredictionSet, truth: GroundTruth) -> tuple[dict[str, Any]
     for index, (level_name, _) in enumerate(HL_LEVELS):
         hit = np.where(present, highlight_hit_at_1(pred.saliency_argmax, levels[index], n_clips), 0.0)
         ap = np.where(present[:, None], ap_all[:, index * n_ann : (index + 1) * n_ann], 0.0)
-        name = f"HL-min-{level_name}"
-        blocks[name] = {"HL-mAP": pct(np.mean(ap)), "HL-Hit1": pct(np.mean(hit))}
+        name = K.hl_block(level_name)
+        blocks[name] = {K.BLOCK_HL_MAP: pct(np.mean(ap)), K.BLOCK_HL_HIT1: pct(np.mean(hit))}
         per_query[f"{name}-mAP"] = ap.mean(1)
         per_query[f"{name}-Hit1"] = hit
     return blocks, per_query
@@ -420,25 +425,25 @@ def _spurious(
     for index, pred in enumerate(masked_sets):
         scores = _retrieval_scores(pred, np.arange(len(pred.gt_rows)),
                                    truth.windows[pred.gt_rows], truth.window_mask[pred.gt_rows])
-        values: dict[str, float | None] = {f"Spurious-R1@{t}": float(np.mean(scores.hit_at(t))) for t in SPURIOUS_R1}
-        values["Spurious-mAP@0.5"] = scores.map_at(0.5)
-        values["Spurious-mAP@0.75"] = scores.map_at(0.75)
+        values: dict[str, float | None] = {K.spurious(f"R1@{t}"): float(np.mean(scores.hit_at(t))) for t in SPURIOUS_R1}
+        values[K.spurious("mAP@0.5")] = scores.map_at(0.5)
+        values[K.spurious("mAP@0.75")] = scores.map_at(0.75)
         spurious_map = scores.mean_map()
-        values["Spurious-mAP"] = spurious_map
-        values["Ratio-mAP"] = full_map / spurious_map if spurious_map > 0 and full_map is not None else None
+        values[K.SPURIOUS_MAP] = spurious_map
+        values[K.RATIO_MAP] = full_map / spurious_map if spurious_map > 0 and full_map is not None else None
         if masks is not None:
             regions, region_mask = masks[index]
             inside = center_in_mask(pred.top1, regions[pred.gt_rows], region_mask[pred.gt_rows]) & pred.present
-            values["Center-in-mask"] = float(np.mean(inside))
+            values[K.CENTER_IN_MASK] = float(np.mean(inside))
         both = pred.present & main_present[pred.gt_rows]
         agreement = np.where(both, paired_iou(main_top1[pred.gt_rows], pred.top1), 0.0)
-        values["Top1-IoU-orig-vs-masked"] = float(np.mean(agreement))
+        values[K.TOP1_AGREEMENT] = float(np.mean(agreement))
         raw.append(values)
 
     def shown(key: str, value: float | None) -> float | None:
         if value is None:
             return None
-        return round(value, 2) if key == "Ratio-mAP" else pct(value)
+        return round(value, 2) if key == K.RATIO_MAP else pct(value)
 
     keys = list(raw[0])
     brief: dict[str, float | None] = {}
@@ -453,4 +458,4 @@ def _spurious(
         std[key] = shown(key, float(array.std(ddof=1))) if len(array) > 1 else None
     per_file = [{"predictions": pred.name, **{k: shown(k, v) for k, v in values.items()}}
                 for pred, values in zip(masked_sets, raw, strict=True)]
-    return {"brief": brief, "std": std, "per_file": per_file, "n_files": len(masked_sets)}
+    return {K.BRIEF: brief, K.STD: std, K.PER_FILE: per_file, K.N_FILES: len(masked_sets)}

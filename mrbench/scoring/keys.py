@@ -41,6 +41,11 @@ def mr_r5(threshold: float) -> str:
     return f"MR-full-R5@{threshold}"
 
 
+def mr_dr(n: int, threshold: float) -> str:
+    """Discounted recall dR@n at an IoU threshold (Yuan et al. 2021), e.g. ``MR-full-dR5@0.5``."""
+    return f"MR-full-dR{n}@{threshold}"
+
+
 def mr_map_at(threshold: float) -> str:
     """mAP at one IoU threshold, e.g. ``MR-full-mAP@0.75``."""
     return f"MR-full-mAP@{threshold}"
@@ -73,6 +78,9 @@ def spurious(key: str) -> str:
 
 MR_MAP = "MR-full-mAP"
 MR_MIOU = "MR-full-mIoU"
+CENTER_IN_MASK = "Center-in-mask"
+TOP1_AGREEMENT = "Top1-IoU-orig-vs-masked"
+PER_FILE = "per_file"
 MR_PREFIX = "MR-"
 MR_FULL_PREFIX = "MR-full-"
 SPURIOUS_MAP = spurious("mAP")
