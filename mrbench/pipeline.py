@@ -70,6 +70,12 @@ class ModelSpec:
 
         return display_name(self.name, self.strategies)
 
+    def recorded_strategies(self) -> tuple[str, ...]:
+        """The strategies a run records (``tddetr`` carries its own: QD-DETR w/ TD-DETR)."""
+        from reference_models import with_strategies
+
+        return with_strategies(self.name, self.strategies)[1]
+
     def paper(self) -> str:
         from reference_models import model_info
 
@@ -270,7 +276,7 @@ def run_demo(out: Path, settings: DemoSettings, echo: Callable[[str], None] = _s
                     "paper": spec.paper(), "code": None, "features": list(FEATURES), "dataset": s.dataset,
                     "split": split, "date": date, "submitted_by": "mrbench demo", "test_answers_used": selected,
                     "self_scored": False, "masked_variant": variant_name(split),
-                    **({"strategies": list(spec.strategies)} if spec.strategies else {}),
+                    **({"strategies": list(spec.recorded_strategies())} if spec.recorded_strategies() else {}),
                     **({"selected_on_training_data": True}
                        if any(selected_on_training_data(runs / f"{spec.key}-seed{seed}") for seed in s.seeds) else {}),
                     "notes": (f"mrbench reference implementation, preset {s.preset} "
