@@ -37,10 +37,12 @@ DEMO_EPOCHS = 5
 
 def final_table(groups: list) -> str:  # noqa: ANN001 (Group, imported lazily)
     """A compact text table per leaderboard: entry, R1@0.7, mAP, spurious mAP, ratio."""
-    from mrbench.leaderboard.render import fmt_cell, sorted_rows
+    from mrbench.leaderboard.render import fmt_cell
+    from mrbench.leaderboard.table import sorted_rows
+    from mrbench.scoring import keys as K
 
-    cols = [("R1@0.7", "MR-full-R1@0.7"), ("mAP", "MR-full-mAP"), ("HL mAP", "HL-min-VeryGood-mAP"),
-            ("Sp R1@0.7", "Spurious-R1@0.7"), ("Sp mAP", "Spurious-mAP"), ("Ratio", "Ratio-mAP")]
+    cols = [("R1@0.7", K.mr_r1(0.7)), ("mAP", K.MR_MAP), ("HL mAP", K.hl_map("VeryGood")),
+            ("Sp R1@0.7", K.spurious("R1@0.7")), ("Sp mAP", K.SPURIOUS_MAP), ("Ratio", K.RATIO_MAP)]
     blocks = []
     for group in groups:
         rows = sorted_rows(group)
