@@ -27,7 +27,7 @@ from mrbench.io import sha256_file
 @pytest.mark.parametrize("name", sorted(CATALOG))
 def test_catalog_checksums_match_the_real_files(shared_data: Path, name: str) -> None:
     for remote in get_spec(name).files.values():
-        path = shared_data / name / remote.path
+        path = shared_data / (get_spec(name).home or name) / remote.path
         assert path.stat().st_size == remote.size
         assert sha256_file(path) == remote.sha256
 

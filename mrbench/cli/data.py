@@ -49,8 +49,9 @@ def info(name_or_dir: str, root: Path | None, json_out: Path | None, plot_out: P
     Position bias: per window, the normalised start and end, their correlation, the length as a
     share of the video and the JS divergence of each split's start/end histogram from train's.
 
-    NAME_OR_DIR is a catalog name (qvhighlights, charades_sta, tacos, activitynet) or a mrbench
-    dataset directory (e.g. the output of `mrbench synth` or `mrbench mask`).
+    NAME_OR_DIR is a catalog name (qvhighlights, charades_sta, tacos, activitynet, charades_cd,
+    activitynet_cd, qvhighlights_shift) or a mrbench dataset directory (e.g. the output of
+    `mrbench synth` or `mrbench mask`).
     """
     from mrbench.data.catalog import CATALOG, dataset_splits, default_root, get_spec
     from mrbench.data.dataset import DatasetDir, is_dataset_dir

@@ -10,16 +10,19 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from mrbench.data.cd import CD_FILES, load_cd_split
 from mrbench.data.schema import Annotations, Query, read_annotations, read_charades_raw
+from mrbench.data.shift import position_shift_split
 from mrbench.errors import MrbenchError
 from mrbench.io import MAX_CLIP_LEN, MIN_CLIP_LEN, finite_number, require_file, safe_name
 
 _MOMENT_DETR = "https://raw.githubusercontent.com/jayleicn/moment_detr/b7e553a/data"
 _LIGHTHOUSE = "https://raw.githubusercontent.com/line/lighthouse/d095eaa/data"
 _VSLNET = "https://raw.githubusercontent.com/IsaacChanghau/VSLNet/9256b81/data/dataset/charades"
+_CD_REPO = "https://raw.githubusercontent.com/yytzsy/grounding_changing_distribution/04e8f80"
 
 #: Environment variable naming the directory that holds downloaded datasets (one subdir each).
 DATA_HOME_ENV = "MRBENCH_DATA"
@@ -63,6 +66,12 @@ class DatasetSpec:
     answers: dict[str, str] = field(default_factory=dict)  # split released without windows -> its answers split
     #: reads a split whose files are not community JSONL: ``loader(source, require_windows)``
     loader: Callable[[SplitSource, bool], Annotations] | None = None
+    #: the folder under the data home holding the files (default: ``name``)
+    home: str | None = None
+    #: the release whose qids, features and masked variants the splits share (None: itself)
+    reference: str | None = None
+    #: split -> why it cannot be had (a split the authors never published)
+    unpublished: dict[str, str] = field(default_factory=dict)
 
     def split_names(self) -> list[str]:
         return list(self.splits)
@@ -169,9 +178,74 @@ _DECLARED = (
     ),
 )
 
-#: Every catalog dataset by name. Adding a dataset is one more ``DatasetSpec`` in ``_DECLARED``:
+
+def _reference_root(source: SplitSource) -> Path:
+    """The folder of the release a derived dataset re-splits: beside ``source.root`` (the
+    data-home layout, one folder per dataset)."""
+    spec = get_spec(source.dataset)
+    assert source.root is not None and spec.reference is not None
+    reference = _BASE[spec.reference]
+    return source.root.parent / (reference.home or reference.name)
+
+
+def _load_cd(source: SplitSource, require_windows: bool) -> Annotations:
+    """A Charades-CD / ActivityNet-CD split, converted with the qids of its reference release."""
+    records = load_cd_split(source.root or default_root(source.dataset), source.dataset, source.split,
+                            _reference_root(source))
+    return Annotations(records, path=source.annotations)
+
+
+def _load_shift(source: SplitSource, require_windows: bool) -> Annotations:
+    """A split of the QVHighlights position shift (v1, seed 2024) over QVHighlights train + val."""
+    folder = _reference_root(source)
+    pooled: list[Query] = []
+    for key in ("train", "val"):
+        path = folder / _BASE["qvhighlights"].files[key].path
+        if not path.is_file():
+            raise MrbenchError(f"{path} not found: run `mrbench data download qvhighlights`")
+        pooled.extend(read_annotations(path, require_windows=True).records)
+    return Annotations(position_shift_split(pooled)[source.split], path=source.annotations)
+
+
+_BASE = {spec.name: spec for spec in _DECLARED}
+
+
+def _cd_files(family: str) -> dict[str, RemoteFile]:
+    """The published split files of a CD family, fetched from Yuan et al.'s repository."""
+    return {split: RemoteFile(f.path, f"{_CD_REPO}/{f.path}", f.sha256, f.size) for split, f in CD_FILES[family].items()}
+
+
+#: Distribution-shift splits: clip length, clip cap, features and highlights of the release they
+#: re-split, so that features and masked variants made for that release serve them unchanged.
+_DERIVED = (
+    replace(
+        _BASE["charades_sta"], name="charades_cd", title="Charades-CD (Yuan et al. 2021), Charades-STA re-split",
+        files=_cd_files("charades_cd"), splits={s: s for s in ("train", "val", "test_iid", "test_ood")},
+        loader=_load_cd, reference="charades_sta",
+        license="Charades (AI2) non-commercial research terms (split files: Yuan et al. 2021)",
+    ),
+    replace(
+        _BASE["activitynet"], name="activitynet_cd",
+        title="ActivityNet-CD (Yuan et al. 2021), ActivityNet-Captions re-split",
+        files=_cd_files("activitynet_cd"), splits={s: s for s in ("val", "test_iid", "test_ood")},
+        loader=_load_cd, reference="activitynet", home="charades_cd",
+        unpublished={"train": "ActivityNet-CD has no train split: Yuan et al. never published anet_train.json "
+                              "(only val, test_iid and test_ood exist); fit on val or train elsewhere"},
+        license="ActivityNet-Captions research terms (split files: Yuan et al. 2021)",
+    ),
+    replace(
+        _BASE["qvhighlights"], name="qvhighlights_shift",
+        title="QVHighlights position shift v1 (mrbench), QVHighlights train + val re-split",
+        files={k: _BASE["qvhighlights"].files[k] for k in ("train", "val")},
+        splits={s: "train" for s in ("train", "val", "test_iid", "test_ood")}, answers={},
+        loader=_load_shift, reference="qvhighlights", home="qvhighlights",
+    ),
+)
+
+#: Every catalog dataset by name. Adding a dataset is one more ``DatasetSpec`` in ``_DECLARED``
+#: (or a re-split of one in ``_DERIVED``):
 #: download, ``data info``, ``mask --dataset``, ``score --dataset`` and :func:`resolve_split` read it.
-CATALOG: dict[str, DatasetSpec] = {spec.name: spec for spec in _DECLARED}
+CATALOG: dict[str, DatasetSpec] = {spec.name: spec for spec in (*_DECLARED, *_DERIVED)}
 
 
 def get_spec(name: str) -> DatasetSpec:
@@ -183,16 +257,19 @@ def get_spec(name: str) -> DatasetSpec:
 
 
 def default_root(name: str) -> Path:
-    """Where ``mrbench data download NAME`` puts files by default: ``$MRBENCH_DATA/NAME`` or
-    ``~/.cache/mrbench/data/NAME``."""
+    """Where ``mrbench data download NAME`` puts files by default: ``$MRBENCH_DATA/FOLDER`` or
+    ``~/.cache/mrbench/data/FOLDER``, FOLDER being the dataset's ``home`` (default: its name)."""
     home = os.environ.get(DATA_HOME_ENV)
     base = Path(home) if home else Path.home() / ".cache" / "mrbench" / "data"
-    return base / name
+    spec = CATALOG.get(name)
+    return base / ((spec.home if spec else None) or name)
 
 
 def split_path(name: str, split: str, root: str | os.PathLike[str] | None = None) -> Path:
     """Path of the file behind a (non-derived) split."""
     spec = get_spec(name)
+    if split in spec.unpublished:
+        raise MrbenchError(spec.unpublished[split])
     if split not in spec.splits:
         raise MrbenchError(f"dataset {name!r} has no split {split!r}; splits: {', '.join(spec.splits)}")
     entry = spec.splits[split]
