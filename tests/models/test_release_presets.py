@@ -101,7 +101,7 @@ def test_overlapping_selection_split_is_refused_or_flagged(carved_data: Path, tm
 
 
 def test_leaderboard_flags_an_entry_selected_on_training_data(tmp_path: Path) -> None:
-    from mrbench.leaderboard.build import Row
+    from mrbench.leaderboard.table import Row
     from mrbench.leaderboard.entries import write_entry
     from mrbench.leaderboard.render import flags
     from mrbench.leaderboard.submission import load_submission
