@@ -8,6 +8,11 @@ standard mAP (ratio 1). Everything a baseline learns comes from the training spl
   ``bins`` cells; the top-10 most frequent (start, end) cells, scaled to the video, scored by
   their frequency. Its top-1 is the most frequent normalized window. Saliency per clip = the share
   of training queries whose windows cover that normalized position.
+- **length prior**: the training windows' normalized lengths, quantized on ``bins`` cells (length
+  ``k / bins``, ``k`` in 1..bins); the top-10 most frequent lengths, each placed at the most
+  frequent normalized centre cell of the training windows (shifted to stay inside the video),
+  scored by their frequency. Its top-1 is the most frequent length at the most frequent centre.
+  Saliency per clip = the summed scores of the predicted windows covering it.
 - **whole video**: one window ``[0, duration]``; every clip equally salient.
 - **uniform random** (seeded): ten windows with ``start < end`` drawn uniformly in
   ``[0, duration]``, random scores and saliency; the draw depends on ``(seed, qid)`` only, so a
@@ -100,6 +105,48 @@ class PositionPrior:
         return _pred(query, windows, saliency.tolist())
 
 
+@dataclass(frozen=True)
+class LengthPrior:
+    """The length prior fitted on a training split (see the module docstring)."""
+
+    lengths: tuple[tuple[int, float], ...]  # (length cell k: length k / bins, frequency), most frequent first
+    centre: int  # most frequent centre cell: centre (centre + 0.5) / bins
+    bins: int
+
+    @classmethod
+    def fit(cls, train: Iterable[Query], bins: int = DEFAULT_BINS) -> LengthPrior:
+        """Count quantized normalized lengths and centre cells; ties go to the smaller cell."""
+        lengths: Counter[int] = Counter()
+        centres: Counter[int] = Counter()
+        for query in train:
+            for start, end in query.windows or ():
+                s, e = start / query.duration, min(end / query.duration, 1.0)
+                lengths[min(max(int(round((e - s) * bins)), 1), bins)] += 1
+                centres[min(max(int((s + e) / 2 * bins), 0), bins - 1)] += 1
+        if not lengths:
+            raise MrbenchError("the training split has no windows to fit a length prior on")
+        total = sum(lengths.values())
+        ranked = sorted(lengths.items(), key=lambda item: (-item[1], item[0]))[:TOP_K]
+        centre = min(centres.items(), key=lambda item: (-item[1], item[0]))[0]
+        return cls(lengths=tuple((k, n / total) for k, n in ranked), centre=centre, bins=bins)
+
+    def window(self, cell: int) -> tuple[float, float]:
+        """Normalized window of length ``cell / bins`` centred on the centre cell, inside [0, 1]."""
+        length, centre = cell / self.bins, (self.centre + 0.5) / self.bins
+        start = min(max(centre - length / 2, 0.0), 1.0 - length)
+        return start, start + length
+
+    def predict(self, query: Query, clip_len: float) -> dict[str, Any]:
+        d = query.duration
+        windows = [[s * d, e * d, freq] for (s, e), freq in ((self.window(k), f) for k, f in self.lengths)]
+        clips = n_clips(d, clip_len)
+        centers = (np.arange(clips) + 0.5) * clip_len
+        saliency = np.zeros(clips)
+        for start, end, freq in windows:
+            saliency += freq * ((centers >= start) & (centers <= end))
+        return _pred(query, windows, saliency.tolist())
+
+
 def whole_video(query: Query, clip_len: float) -> dict[str, Any]:
     """One window covering the whole video; flat saliency."""
     return _pred(query, [[0.0, float(query.duration), 1.0]], [1.0] * n_clips(query.duration, clip_len))
@@ -143,12 +190,22 @@ def _position_prior(queries: Sequence[Query], train: Sequence[Query] | None, cli
     return [prior.predict(q, clip_len) for q in queries]
 
 
+def _length_prior(queries: Sequence[Query], train: Sequence[Query] | None, clip_len: float, seed: int) -> list[dict[str, Any]]:
+    if train is None:
+        raise MrbenchError("the length prior needs the training split")
+    prior = LengthPrior.fit(train)
+    return [prior.predict(q, clip_len) for q in queries]
+
+
 REGISTRY: dict[str, Baseline] = {
     baseline.name: baseline
     for baseline in (
         Baseline("position_prior", "Blind: position prior",
                  "the most frequent normalized training windows (top 10, by frequency)",
                  needs_train=True, seeded=False, predict=_position_prior),
+        Baseline("length_prior", "Blind: length prior",
+                 "the most frequent normalized training lengths (top 10, by frequency) at the most frequent centre",
+                 needs_train=True, seeded=False, predict=_length_prior),
         Baseline("whole_video", "Blind: whole video", "one window covering the whole video",
                  needs_train=False, seeded=False,
                  predict=lambda queries, train, clip_len, seed: [whole_video(q, clip_len) for q in queries]),
@@ -179,7 +236,8 @@ def predict_baseline(
 ) -> list[dict[str, Any]]:
     """Prediction dicts (community format) of one baseline for every query of a split.
 
-    ``train`` (the training split) is required by baselines fitted on it (``position_prior``);
+    ``train`` (the training split) is required by baselines fitted on it (``position_prior``,
+    ``length_prior``);
     ``seed`` is used by seeded ones (``uniform_random``) only.
     """
     baseline = get_baseline(name)

@@ -50,8 +50,8 @@ def check(path: Path) -> None:
 @click.option("--date", default=None, help="Date to record (YYYY-MM-DD; default today).")
 def baselines(data_dir: Path, dataset: str, split: str, masked_dir: Path | None, seeds: list[int], root: Path,
               export_gt: bool, title: str | None, columns: str, date: str | None) -> None:
-    """Write the blind-baseline entries (position prior, whole video, uniform random), fitted
-    on the training split of DATA only."""
+    """Write the blind-baseline entries (every registered one: position prior, length prior, whole
+    video, uniform random), fitted on the training split of DATA only."""
     from mrbench.io import folder_lock, refuse_overwrite, safe_name
 
     safe_name(dataset, "--dataset")

@@ -116,14 +116,6 @@ def export_dataset(
     return target
 
 
-#: Display metadata of the blind baselines (see :mod:`mrbench.baselines`).
-BASELINE_INFO = {
-    "position_prior": ("Blind: position prior", "the most frequent normalized training windows (top 10, by frequency)"),
-    "whole_video": ("Blind: whole video", "one window covering the whole video"),
-    "uniform_random": ("Blind: uniform random", "ten uniform random windows per query, seeded by (seed, qid)"),
-}
-
-
 def make_baseline_entries(
     submissions_root: str | os.PathLike[str],
     *,
@@ -138,10 +130,10 @@ def make_baseline_entries(
     submitted_by: str = "mrbench",
     suffix: str = "",
 ) -> list[Path]:
-    """Write the three blind-baseline entries for ``split`` of the dataset in ``data_dir``
+    """Write the blind-baseline entries (every one of :data:`mrbench.baselines.REGISTRY`) for ``split`` of the dataset in ``data_dir``
     (fitted on ``train_split`` only). Deterministic baselines get one seed, the random one
     every seed in ``seeds``."""
-    from mrbench.baselines import BASELINES, predict_baseline
+    from mrbench.baselines import REGISTRY, predict_baseline
 
     source = DatasetDir(data_dir)
     clip_len = float(source.info().clip_len)
@@ -149,9 +141,9 @@ def make_baseline_entries(
     queries = source.load(split).records
     masked = DatasetDir(masked_dir).load(split).records if masked_dir is not None else None
     written = []
-    for name in BASELINES:
-        title, how = BASELINE_INFO[name]
-        run_seeds = sorted(seeds) if name == "uniform_random" else [0]
+    for name, baseline in REGISTRY.items():
+        title, how = baseline.title, baseline.how
+        run_seeds = sorted(seeds) if baseline.seeded else [0]
         standard, on_masked = {}, {}
         for seed in run_seeds:
             kwargs = {"clip_len": clip_len, "train": train, "seed": seed}
