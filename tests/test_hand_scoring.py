@@ -1002,3 +1002,89 @@ def test_saliency_allocation_bound_is_exact(monkeypatch: pytest.MonkeyPatch, fac
     with pytest.raises(ValidationError) as info:
         load_ground_truth(records)
     assert str(info.value).startswith("<ground truth>: field 'duration': the saliency labels would need 0.0 GiB")
+
+
+def test_missing_query_scores_zero_in_r5_and_debiased_recall() -> None:
+    """With ``allow_missing`` the missing query (k = 19) counts 0 in R5 and dR as well:
+    R5@0.3 = 9 of 10; R5@0.7: k in 14..18 = 5 of 10; dR1@0.3 = sum_{k=10}^{18} (1 - (20 - k)
+    / 100) / 10 = (9 - 0.54) / 10."""
+    report = score(exact_threshold_preds(KS[:-1]), exact_threshold_gt(), allow_missing=True).to_dict()
+    extra = report["mrbench"]
+    assert (extra["MR-full-R5@0.3"], extra["MR-full-R5@0.7"]) == (90.0, 50.0)
+    assert extra["MR-full-dR1@0.3"] == 84.6
+    assert extra["MR-full-dR5@0.3"] == 84.6
+
+
+def test_ci_of_values_exactly_at_a_threshold() -> None:
+    """Every query's top-1 and top-5 IoU is exactly 0.7 (prediction [0, 14] on GT [0, 20]):
+    each per-query hit at 0.7 is 1, so the intervals are [100, 100] (a strict > would give 0)."""
+    report = score(exact_threshold_preds([14] * 1), [gt_record(14, [[0.0, 20.0]])], ci=True, n_boot=50).to_dict()
+    intervals = report["intervals"]
+    assert intervals["MR-full-R1@0.7"] == [100.0, 100.0]
+    assert intervals["MR-full-R5@0.7"] == [100.0, 100.0]
+    assert intervals["MR-full-R5@0.5"] == [100.0, 100.0]
+
+
+def test_one_query_with_windows_in_three_buckets() -> None:
+    """GT windows [0, 5] (short), [20, 40] (middle), [50, 100] (long); the only prediction is
+    [20, 40]. Full: one of three windows found at rank 1 -> AP 1/3 at every threshold, R1 100;
+    middle bucket: AP and R1 100; short and long: 0."""
+    gt = [gt_record(1, [[0.0, 5.0], [20.0, 40.0], [50.0, 100.0]], duration=150.0)]
+    report = score([{"qid": 1, "pred_relevant_windows": [[20.0, 40.0, 0.9]]}], gt).to_dict()
+    thresholds = [str(j / 20) for j in KS]
+    assert report["full"]["MR-mAP"] == dict(dict.fromkeys(thresholds, 33.33), average=33.33)
+    assert report["full"]["MR-R1"] == dict.fromkeys(thresholds, 100.0)
+    assert report["middle"]["MR-mAP"]["average"] == 100.0
+    assert report["middle"]["MR-R1"]["0.95"] == 100.0
+    for bucket in ("short", "long"):
+        assert report[bucket]["MR-mAP"]["average"] == 0.0
+        assert report[bucket]["MR-R1"]["0.5"] == 0.0
+    assert report["brief"]["MR-short-mAP"] == 0.0 and report["brief"]["MR-middle-mAP"] == 100.0
+
+
+def test_spurious_ratio_std_is_rounded_not_a_percentage(tmp_path: Path) -> None:
+    """Two masked files with spurious mAP 45 and 55 (the main one 55): ratios 55/45 and 1;
+    their sample std |55/45 - 1| / sqrt(2) = 0.157 is shown rounded to 0.16 (not x100)."""
+    gt = exact_threshold_gt()
+    report = score(exact_threshold_preds(), gt, masked=[exact_threshold_preds(KS[:-1]), exact_threshold_preds()],
+                   allow_missing=True).to_dict()
+    spurious = report["spurious"]
+    assert spurious["std"]["Ratio-mAP"] == 0.16
+    assert spurious["brief"]["Ratio-mAP"] == 1.11
+    assert spurious["std"]["Spurious-mAP"] == pct(0.1 / math.sqrt(2))
+
+
+def test_compute_metrics_defaults_and_bootstrap_arguments() -> None:
+    """compute_metrics: no intervals unless asked; with ``ci`` the intervals are the bootstrap
+    of the per-query values (R1@0.7 hits: queries 14..19) with the given or default seed and
+    replicate count (1000, seed 0)."""
+    from mrbench.scoring.core import compute_metrics
+    from mrbench.scoring.predictions import align_predictions, read_records
+
+    truth = load_ground_truth(exact_threshold_gt())
+    main = align_predictions(*read_records(exact_threshold_preds()), truth)
+    assert "intervals" not in compute_metrics(main, truth)
+    hits = {"MR-full-R1@0.7": np.array([k >= 14 for k in KS])}
+    default = compute_metrics(main, truth, ci=True)["intervals"]["MR-full-R1@0.7"]
+    assert default == bootstrap_intervals(hits, n_boot=1000, seed=0)["MR-full-R1@0.7"]
+    chosen = compute_metrics(main, truth, ci=True, seed=5, n_boot=40)["intervals"]["MR-full-R1@0.7"]
+    assert chosen == bootstrap_intervals(hits, n_boot=40, seed=5)["MR-full-R1@0.7"]
+    assert chosen != bootstrap_intervals(hits, n_boot=1000, seed=5)["MR-full-R1@0.7"]
+    assert chosen != bootstrap_intervals(hits, n_boot=40, seed=0)["MR-full-R1@0.7"]
+
+
+def test_compute_metrics_saliency_needs_labels_and_spurious_needs_windows() -> None:
+    """Predicted saliency against a ground truth without labels adds no HL block; a masked set
+    without windows is refused."""
+    from mrbench.scoring.core import compute_metrics
+    from mrbench.scoring.predictions import align_predictions, read_records
+
+    truth = load_ground_truth(exact_threshold_gt())
+    with_saliency = [dict(p, pred_saliency_scores=[1.0] * 50) for p in exact_threshold_preds()]
+    main = align_predictions(*read_records(with_saliency), truth)
+    assert main.saliency is not None
+    data = compute_metrics(main, truth)
+    assert not any(key.startswith("HL") for key in data) and not any(k.startswith("HL") for k in data["brief"])
+    saliency_only = align_predictions(*read_records([{"qid": k, "pred_saliency_scores": [1.0] * 50} for k in KS]), truth)
+    with pytest.raises(ValidationError, match="spurious metrics need 'pred_relevant_windows' in every file"):
+        compute_metrics(main, truth, [saliency_only])
