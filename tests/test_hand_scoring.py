@@ -1088,3 +1088,51 @@ def test_compute_metrics_saliency_needs_labels_and_spurious_needs_windows() -> N
     saliency_only = align_predictions(*read_records([{"qid": k, "pred_saliency_scores": [1.0] * 50} for k in KS]), truth)
     with pytest.raises(ValidationError, match="spurious metrics need 'pred_relevant_windows' in every file"):
         compute_metrics(main, truth, [saliency_only])
+
+
+def test_bootstrap_defaults_apply_when_not_given() -> None:
+    """Called without arguments, the bootstrap uses 1000 replicates and seed 0 (the defaults
+    are applied, not only declared): on 0, 1/18, ..., 17/18 the interval is [34.24, 60.19],
+    and one replicate more or another seed moves it."""
+    values = {"x": np.arange(18) / 18}
+    assert bootstrap_intervals(values) == {"x": [34.24, 60.19]}
+    assert bootstrap_intervals(values, n_boot=1000, seed=0, level=0.95) == {"x": [34.24, 60.19]}
+    assert bootstrap_intervals(values, n_boot=1001, seed=0) == {"x": [34.26, 60.19]}
+    assert bootstrap_intervals(values, n_boot=1000, seed=1) != {"x": [34.24, 60.19]}
+
+
+@pytest.mark.parametrize(("factor_exponent", "fails"), [(-27, False), (-28, True)])
+def test_bootstrap_allocation_bound_is_exact(monkeypatch: pytest.MonkeyPatch, factor_exponent: int, fails: bool) -> None:
+    """2 replicates of 1 query take 2 * 1 * 8 = 16 bytes: a 16-byte bound passes, 8 bytes
+    fails and names --n-boot."""
+    monkeypatch.setenv("MRBENCH_SIZE_LIMIT_FACTOR", repr(2.0**factor_exponent))
+    values = {"x": np.array([0.5])}
+    if not fails:
+        assert bootstrap_intervals(values, n_boot=2) == {"x": [50.0, 50.0]}
+        return
+    with pytest.raises(ValidationError) as info:
+        bootstrap_intervals(values, n_boot=2)
+    assert str(info.value).startswith("field '--n-boot': 2 bootstrap replicates of 1 queries would need 0.0 GiB")
+
+
+def test_is_bundle_reads_the_first_4096_bytes_leniently(tmp_path: Path) -> None:
+    """A ``.json`` file is a bundle if its first 4096 bytes hold the bundle key or it starts
+    (after whitespace) with an object; a multi-byte character cut at byte 4096 is ignored."""
+    from mrbench.scoring.bundle import is_bundle
+
+    def write(name: str, data: bytes) -> Path:
+        path = tmp_path / name
+        path.write_bytes(data)
+        return path
+
+    key = b'"mrbench_bundle"'
+    assert is_bundle(write("obj.json", b"\n  {\"x\": 1}"))
+    assert not is_bundle(write("array.json", b"[" + b" " * 5000 + b"]"))
+    assert is_bundle(write("early.json", b"[" + b" " * (4096 - 1 - len(key)) + key + b"]"))
+    assert not is_bundle(write("late.json", b"[" + b" " * (4096 - len(key)) + key + b"]"))
+    assert not is_bundle(write("cut.json", b"[" + b" " * 4094 + "\u00e9".encode() + b"]"))
+    assert not is_bundle(write("preds.jsonl", b"{\"mrbench_bundle\": 1}"))
+    (tmp_path / "folder").mkdir()
+    assert not is_bundle(tmp_path / "folder")
+    (tmp_path / "folder" / "bundle.json").write_text("{}", encoding="utf-8")
+    assert is_bundle(tmp_path / "folder")
