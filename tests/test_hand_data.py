@@ -463,3 +463,43 @@ def test_iter_jsonl_yields_numbered_objects(tmp_path: Path) -> None:
     assert info.value.line == 2 and str(path) in str(info.value)
     with pytest.raises(ValidationError, match="absent.jsonl"):
         list(iter_jsonl(tmp_path / "absent.jsonl"))
+
+
+def test_render_terms_add_exactly_in_float32() -> None:
+    """Scene, identity and drift are summed in float32 in the documented order: the features
+    equal (scene + identity) + drift of the terms rendered alone, bit for bit."""
+    terms = {"scene": 0.3, "identity": 0.7, "drift": 0.55}
+    config = small_config(**terms)
+    world, videos = plan(config)
+    together = render(config, world, videos)
+    alone = {name: render(small_config(**{name: value}), world, videos) for name, value in terms.items()}
+    for t in VIDEO_TYPES:
+        assert together[t].dtype == np.float32
+        expected = (alone["scene"][t] + alone["identity"][t]) + alone["drift"][t]
+        assert expected.dtype == np.float32
+        np.testing.assert_array_equal(together[t], expected)
+
+
+def test_text_noise_is_the_seeded_float32_stream_scaled() -> None:
+    """The token noise is the query's float32 normal stream (seed, text, query index) times
+    text_noise / sqrt(d), added to the word vectors."""
+    from mrbench.data import synth
+
+    config = small_config(text_noise=2.0)
+    world, videos = plan(config)
+    q = videos[0].queries[0]
+    clean = text_features(dataclasses.replace(config, text_noise=0.0), world, q)
+    noisy = text_features(config, world, q)
+    stream = np.random.default_rng([config.seed, synth._TEXT, q.index]).standard_normal(clean.shape, dtype=np.float32)
+    assert noisy.dtype == np.float32
+    np.testing.assert_array_equal(noisy, clean + np.float32(2.0 / math.sqrt(world.text_dim)) * stream)
+
+
+def test_word_vectors_are_cached_float32_unit_vectors() -> None:
+    """A word's vector is computed once (the same array every time), float32, of norm 1."""
+    world = build_world(small_config())
+    first = world.word("person")
+    assert world.word("person") is first
+    assert first.dtype == np.float32 and first.shape == (world.text_dim,)
+    assert abs(float(np.linalg.norm(first)) - 1.0) < 1e-6
+    assert not np.array_equal(world.word("door"), first)
