@@ -503,3 +503,46 @@ def test_word_vectors_are_cached_float32_unit_vectors() -> None:
     assert first.dtype == np.float32 and first.shape == (world.text_dim,)
     assert abs(float(np.linalg.norm(first)) - 1.0) < 1e-6
     assert not np.array_equal(world.word("door"), first)
+
+
+def test_read_charades_raw_record_errors_name_file_line_and_qid(tmp_path: Path) -> None:
+    """A record refused by the schema (an end past the duration when not clipped) names the
+    text file, its line (blank lines counted) and the assigned qid."""
+    txt = tmp_path / "charades.txt"
+    txt.write_text("AO8RW 0.0 6.9##a person.\n\nY6R7T 2.5 40.0##person eats.\n")
+    with pytest.raises(ValidationError) as info:
+        read_charades_raw(txt, {"AO8RW": 33.67, "Y6R7T": 30.0}, first_qid=10, clip_to_duration=False)
+    assert str(info.value).startswith(f"{txt}:3: qid 11: field 'relevant_windows': ")
+
+
+def test_require_plain_names_names_file_qid_and_field(tmp_path: Path) -> None:
+    """A vid or string qid that cannot be a file name is refused, naming the annotation file,
+    the qid and which field; integer qids are not names and pass."""
+    from mrbench.data.schema import require_plain_names
+
+    path = tmp_path / "val.jsonl"
+    fine = Query(qid=7, query="q", vid="v1", duration=10.0, windows=[[1.0, 2.0]])
+    require_plain_names(Annotations([fine], path=path))
+    bad_vid = dataclasses.replace(fine, vid="a/b")
+    with pytest.raises(ValidationError) as info:
+        require_plain_names(Annotations([fine, bad_vid], path=path))
+    assert str(info.value) == (
+        f"{path}: qid 7: field 'vid': must be a plain name (no path separators, NUL or control characters), got 'a/b'")
+    bad_qid = dataclasses.replace(fine, qid="x/y")
+    with pytest.raises(ValidationError) as info:
+        require_plain_names(Annotations([bad_qid], path=path))
+    assert str(info.value) == (
+        f"{path}: qid 'x/y': field 'qid': must be a plain name (no path separators, NUL or control characters), "
+        "got 'x/y'")
+    require_plain_names(Annotations([dataclasses.replace(fine, qid="q-7")], path=path))
+
+
+def test_to_dict_writes_saliency_and_fields_set_after_reading() -> None:
+    """Highlight labels are written under their own keys; a field set after reading (absent
+    from the read key order) is appended with its value."""
+    raw = {"qid": 1, "query": "q", "duration": 30.0, "vid": "v1"}
+    read = Query.from_dict(raw)
+    later = dataclasses.replace(read, windows=[[2.0, 8.0]], relevant_clip_ids=[1], saliency_scores=[[1, 2, 3]])
+    out = later.to_dict()
+    assert out == {**raw, "relevant_clip_ids": [1], "saliency_scores": [[1, 2, 3]], "relevant_windows": [[2.0, 8.0]]}
+    assert list(out)[:4] == list(raw)
