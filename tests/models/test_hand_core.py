@@ -630,3 +630,62 @@ def test_criterion_uses_its_own_margin_and_tau_and_the_last_layer_without_aux() 
     parts = SetCriterion(HungarianMatcher(), aux=False)(layers, {**batch, "spans": torch.tensor([TARGET]),
                                                                 "span_mask": torch.tensor([[True]])})
     assert parts["loss_span"].item() == pytest.approx(0.0, abs=1e-6) and "loss_span_0" not in parts
+
+
+def test_criterion_and_matcher_defaults() -> None:
+    """Documented defaults: matcher costs span 10, giou 1, class 4; the criterion's no-object
+    weight 0.1 (class weights [1, 0.1]), kept out of the state dict (not a checkpoint entry)."""
+    matcher = HungarianMatcher()
+    assert (matcher.cost_span, matcher.cost_giou, matcher.cost_class) == (10.0, 1.0, 4.0)
+    criterion = SetCriterion(matcher)
+    assert criterion.class_weight.tolist() == pytest.approx([1.0, 0.1])
+    assert "class_weight" not in criterion.state_dict()
+    assert (criterion.margin, criterion.tau, criterion.aux) == (0.2, 0.5, True)
+
+
+def test_eligible_partners_keep_the_video_rule_and_the_similarity_bound_inclusive() -> None:
+    """The near-duplicate filter keeps a similarity exactly at the bound and adds to (never
+    replaces) the other-video rule."""
+    sim = torch.tensor([[1.0, 0.8, 0.3], [0.8, 1.0, 0.3], [0.3, 0.3, 1.0]])
+    video_id = torch.tensor([1, 2, 1])
+    assert eligible_partners(video_id, exclude_above=0.8, sim=sim).tolist() == [
+        [False, True, False], [True, False, True], [False, True, False]]
+    same = eligible_partners(video_id, exclude_above=0.5, sim=sim, same_video=True)
+    assert same.tolist() == [[False, False, True], [False, False, True], [True, True, False]]
+
+
+def test_pair_similarity_default_topk_is_50() -> None:
+    """One video of 8 clips (64 clip pairs with itself): the 8 diagonal cosines are 1 and the 56
+    others 0.5, so the 50 best pairs average (8 + 42 * 0.5) / 50 = 0.58 (51: 29.5 / 51)."""
+    video = torch.full((1, 8, 9), 0.0)
+    video[0, :, 0] = 1.0
+    video[0, torch.arange(8), torch.arange(1, 9)] = 1.0  # each clip: e_0 + e_i -> cosine 0.5 across clips
+    sim = pair_similarity(video, torch.ones(1, 8), [(0, 9)])
+    assert sim.item() == pytest.approx((8 + 42 * 0.5) / 50, rel=1e-6)
+
+
+def test_tef_of_a_single_clip_video() -> None:
+    """One valid clip: n = 1, so its endpoints are [0, 1]; padding stays 0."""
+    assert_values(tef(torch.tensor([[1, 0, 0]])), [[[0.0, 1.0], [0.0, 0.0], [0.0, 0.0]]])
+    assert tef(torch.tensor([[1, 0, 0]])).dtype == torch.float32
+
+
+def test_tdem_with_beta_one_returns_the_video_itself() -> None:
+    """beta = 1: the module is the identity, the very tensor given (even for a sample whose
+    text is all padding, where attention would be undefined)."""
+    torch.manual_seed(0)
+    module = TDEM(4, 2, dropout=0.0, beta=1.0)
+    video = torch.randn(2, 3, 4)
+    text_mask = torch.tensor([[1, 1], [0, 0]])
+    out = module(video, torch.ones(2, 3), torch.randn(2, 2, 4), text_mask)
+    assert out is video
+
+
+def test_tdem_layers_and_dropout() -> None:
+    """The flow MLP is (LayerNorm, Dropout, Linear, ReLU) twice; the attention uses the same
+    dropout."""
+    module = TDEM(4, 2, dropout=0.25)
+    kinds = [type(layer).__name__ for layer in module.flow_mlp]
+    assert kinds == ["LayerNorm", "Dropout", "Linear", "ReLU"] * 2
+    assert [layer.p for layer in module.flow_mlp if isinstance(layer, torch.nn.Dropout)] == [0.25, 0.25]
+    assert module.attn.dropout == 0.25
