@@ -28,9 +28,9 @@ def test_demo_baselines_only(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     for stage in ("[1/6] synth", "[2/6] mask", "[3/6] baselines", "[6/6] leaderboard"):
         assert stage in printed.err
     assert _entries(out) == [
-        f"baseline-{b}-{s}" for b in ("position-prior", "uniform-random", "whole-video") for s in ("test-ood", "val")
+        f"baseline-{b}-{s}" for b in ("length-prior", "position-prior", "uniform-random", "whole-video") for s in ("test-ood", "val")
     ]
-    assert len(check_path(out / "submissions")) == 6
+    assert len(check_path(out / "submissions")) == 8
     board = (out / "leaderboards" / "README.md").read_text(encoding="utf-8")
     assert board.index("split `val`") < board.index("split `test_ood`")
     assert (out / "leaderboards" / "synth-default" / "val" / "standard_vs_spurious.png").is_file()

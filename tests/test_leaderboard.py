@@ -121,16 +121,18 @@ def test_flatten_report_keeps_the_contract_keys() -> None:
 def test_build_scores_aggregates_and_renders(submissions: Path, tmp_path: Path) -> None:
     out = tmp_path / "boards"
     result = build(submissions, out)
-    assert (result.scored, result.cached, result.rendered) == (1 + 1 + 2 + 2 + 1, 0, True)
+    assert (result.scored, result.cached, result.rendered) == (1 + 1 + 1 + 2 + 2 + 1, 0, True)
     (group,) = result.groups
     rows = {r.meta["entry"]: r for r in group.rows}
-    assert set(rows) == {"baseline-position-prior", "baseline-whole-video", "baseline-uniform-random",
+    assert set(rows) == {"baseline-position-prior", "baseline-length-prior", "baseline-whole-video",
+                         "baseline-uniform-random",
                          "grounded", "shortcut"}
     # exact predictions: every standard metric at 100; 60 s away on the masked videos: spurious 0
     assert rows["grounded"].per_seed[0]["MR-full-mAP"] == 100.0
     assert rows["grounded"].per_seed[0]["Spurious-mAP"] == 0.0
     # blind and shortcut entries predict the same on masked videos: spurious = standard
-    for entry in ("baseline-position-prior", "baseline-whole-video", "baseline-uniform-random", "shortcut"):
+    for entry in ("baseline-position-prior", "baseline-length-prior", "baseline-whole-video",
+                  "baseline-uniform-random", "shortcut"):
         for metrics in rows[entry].per_seed.values():
             assert metrics["Spurious-mAP"] == metrics["MR-full-mAP"]
             assert metrics["Spurious-R1@0.7"] == metrics["MR-full-R1@0.7"]
@@ -166,7 +168,7 @@ def test_rebuild_uses_the_cache_and_rescores_only_what_changed(submissions: Path
     out = tmp_path / "boards"
     build(submissions, out)
     again = build(submissions, out)
-    assert (again.scored, again.cached, again.rendered) == (0, 7, False)
+    assert (again.scored, again.cached, again.rendered) == (0, 8, False)
 
     (out / "toy" / "val" / "bars.png").unlink()  # a lost output is re-rendered, nothing rescored
     repaired = build(submissions, out)
@@ -176,10 +178,10 @@ def test_rebuild_uses_the_cache_and_rescores_only_what_changed(submissions: Path
     pred = submissions / "shortcut" / "preds_seed0.jsonl"
     pred.write_text(json.dumps(_preds(0.0)[0]) + "\n" + "".join(json.dumps(p) + "\n" for p in _preds(4.0)[1:]))
     changed = build(submissions, out)
-    assert (changed.scored, changed.cached, changed.rendered) == (1, 6, True)
+    assert (changed.scored, changed.cached, changed.rendered) == (1, 7, True)
 
     forced = build(submissions, out, use_cache=False)
-    assert (forced.scored, forced.rendered) == (7, True)
+    assert (forced.scored, forced.rendered) == (8, True)
 
 
 def test_fast_path_imports_neither_pandas_nor_matplotlib(submissions: Path, tmp_path: Path) -> None:
@@ -234,11 +236,11 @@ def test_markdown_and_csv_golden(submissions: Path, tmp_path: Path) -> None:
     # seed 0 exact, seed 1 shifted by 1 s: R1@0.5 100 in both -> "100.00 ± 0.00"; spurious 0
     assert grounded[4] == "100.00 ± 0.00"
     assert grounded[11:15] == ["0.00 ± 0.00"] * 4
-    assert csv_table(group).count("\n") == 6
+    assert csv_table(group).count("\n") == 7
 
 
 def test_check_cli_ok_and_errors(submissions: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert len(check_path(submissions)) == 5
+    assert len(check_path(submissions)) == 6
     main(["submission", "check", str(submissions)])
     assert "ok  grounded: Grounded" in capsys.readouterr().out
 
@@ -270,7 +272,7 @@ def test_entry_errors_name_the_field(submissions: Path, tmp_path: Path) -> None:
 
 def test_build_cli(submissions: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "boards"
-    for expected in ("7 run(s) scored, 0 cached; outputs rendered", "0 run(s) scored, 7 cached; outputs up to date"):
+    for expected in ("8 run(s) scored, 0 cached; outputs rendered", "0 run(s) scored, 8 cached; outputs up to date"):
         main(["leaderboard", "build", "--submissions", str(submissions), "--out", str(out)])
         assert expected in capsys.readouterr().out
 
@@ -311,7 +313,8 @@ def test_submission_baselines_cli(tmp_path: Path, capsys: pytest.CaptureFixture[
           "--masked", str(masked), "--submissions", str(root), "--seeds", "3,4", "--date", "2026-11-27"])
     assert "wrote" in capsys.readouterr().out
     subs = {s.entry_id: s for s in check_path(root)}
-    assert sorted(subs) == ["baseline-position-prior", "baseline-uniform-random", "baseline-whole-video"]
+    assert sorted(subs) == ["baseline-length-prior", "baseline-position-prior", "baseline-uniform-random",
+                            "baseline-whole-video"]
     assert subs["baseline-uniform-random"].seeds == (3, 4)
     assert subs["baseline-whole-video"].seeds == (0,)
     assert (root / "_datasets" / "toy" / "masked" / "manifest.json").is_file()

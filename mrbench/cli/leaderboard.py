@@ -103,3 +103,29 @@ def build(root: Path, out: Path, cache: Path | None, no_cache: bool) -> None:
     state = "rendered" if result.rendered else "up to date"
     click.echo(f"{entries} entries in {len(result.groups)} leaderboard(s): {result.scored} run(s) scored, "
                f"{result.cached} cached; outputs {state} in {out} ({seconds:.2f} s)")
+
+
+@leaderboard.command()
+@click.option("--entries", "root", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("submissions/_real"), show_default=True, help="Real-data entries directory.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("leaderboards/real"),
+              show_default=True, help="Output directory.")
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Data home: one folder per catalog dataset (default $MRBENCH_DATA or ~/.cache/mrbench/data).")
+@click.option("--predictions", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of published prediction files (default $MRBENCH_PREDICTIONS or "
+                   "~/.cache/mrbench/predictions).")
+@click.option("--fetch", is_flag=True, help="Download absent prediction files from their declared URLs.")
+@size_limit_option
+def real(root: Path, out: Path, data: Path | None, predictions: Path | None, fetch: bool) -> None:
+    """Score the real-data entries (blind baselines generated from the catalog splits, published
+    prediction files checked by sha256) against the downloaded annotations and write one
+    leaderboard per dataset and split. Nothing derived from the annotations is written but the
+    tables."""
+    from mrbench.leaderboard.real import build_real
+
+    start = time.perf_counter()
+    result = build_real(root, out, data=data, predictions=predictions, fetch=fetch)
+    entries = sum(len(g.rows) for g in result.groups)
+    click.echo(f"{entries} entries in {len(result.groups)} leaderboard(s) written to {out} "
+               f"({time.perf_counter() - start:.2f} s)")

@@ -256,13 +256,17 @@ def get_spec(name: str) -> DatasetSpec:
         raise MrbenchError(f"unknown dataset {name!r}; known: {', '.join(CATALOG)}") from None
 
 
-def default_root(name: str) -> Path:
-    """Where ``mrbench data download NAME`` puts files by default: ``$MRBENCH_DATA/FOLDER`` or
-    ``~/.cache/mrbench/data/FOLDER``, FOLDER being the dataset's ``home`` (default: its name)."""
+def data_home() -> Path:
+    """The folder holding one folder per dataset: ``$MRBENCH_DATA`` or ``~/.cache/mrbench/data``."""
     home = os.environ.get(DATA_HOME_ENV)
-    base = Path(home) if home else Path.home() / ".cache" / "mrbench" / "data"
+    return Path(home) if home else Path.home() / ".cache" / "mrbench" / "data"
+
+
+def default_root(name: str, home: str | os.PathLike[str] | None = None) -> Path:
+    """Where ``mrbench data download NAME`` puts files by default: ``HOME/FOLDER``, HOME being
+    :func:`data_home` unless given and FOLDER the dataset's ``home`` (default: its name)."""
     spec = CATALOG.get(name)
-    return base / ((spec.home if spec else None) or name)
+    return Path(home or data_home()) / ((spec.home if spec else None) or name)
 
 
 def split_path(name: str, split: str, root: str | os.PathLike[str] | None = None) -> Path:

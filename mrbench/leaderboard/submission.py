@@ -182,7 +182,7 @@ class DatasetRef:
 # yaml with line numbers
 
 
-def _load_yaml_with_lines(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+def load_yaml_with_lines(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     """Parse a yaml mapping; also return the 1-based line of each top-level key."""
     text = read_text(path, YAML_LIMITS, what="YAML file")
     try:
@@ -203,7 +203,7 @@ def _load_yaml_with_lines(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     return data, lines
 
 
-def _check_value(name: str, spec: Field, value: Any, fail: Any) -> Any:
+def check_value(name: str, spec: Field, value: Any, fail: Any) -> Any:
     """Validate and normalize one field; ``fail(message)`` builds the error."""
     if value is None:
         if spec.required:
@@ -288,7 +288,7 @@ def load_submission(entry_dir: str | os.PathLike[str]) -> Submission:
             file=root,
         )
     ensure_inside(path, root, "entry", file=path)
-    data, lines = _load_yaml_with_lines(path)
+    data, lines = load_yaml_with_lines(path)
     unknown = sorted(set(data) - set(SCHEMA), key=str)
     if unknown:
         key = unknown[0]
@@ -305,7 +305,7 @@ def load_submission(entry_dir: str | os.PathLike[str]) -> Submission:
         def fail(message: str, _name: str = name) -> ValidationError:
             return ValidationError(message, file=path, line=lines.get(_name), field=_name)
 
-        values[name] = _check_value(name, spec, data[name], fail)
+        values[name] = check_value(name, spec, data[name], fail)
     if values.get("predictions") is None:
         values.pop("predictions", None)
     if "masked_predictions" in data and data["masked_predictions"] is None:
@@ -336,7 +336,7 @@ def load_dataset_ref(submissions_root: str | os.PathLike[str], name: str) -> Dat
     if not path.is_file():
         raise MrbenchError(f"dataset {name!r} is not in {Path(submissions_root) / DATASETS_DIR} (no {path})")
     ensure_inside(path, root, "dataset", file=path)
-    data, lines = _load_yaml_with_lines(path)
+    data, lines = load_yaml_with_lines(path)
     for key in ("title", "columns", "clip_len"):
         if key not in data:
             raise ValidationError("missing field", file=path, field=key)
