@@ -326,7 +326,8 @@ def run_group(group: Group, args: argparse.Namespace, env: dict[str, str]) -> No
                            cwd=copy, env=env, stdout=fh, stderr=subprocess.STDOUT)
         equivalent = read_equivalent(EQUIVALENT_FILE)
         names = [name for name, status in read_results(copy, group).items()
-                 if status not in KILLED and name not in equivalent]
+                 if status not in KILLED and name not in equivalent
+                 and not (args.survivors_only and status == "not checked")]
         if not names:
             print(f"== {group.name}: no survivors to re-run")
             return
@@ -496,6 +497,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rerun-survivors", action="store_true",
                         help="refresh the last copy from the repository (unchanged functions keep their "
                              "verdicts), then run every mutant not killed and not listed as equivalent")
+    parser.add_argument("--survivors-only", action="store_true",
+                        help="with --rerun-survivors: leave the mutants not checked yet for a later run")
     parser.add_argument("--diffs", action="store_true", help="print each survivor's diff")
     args = parser.parse_args(argv)
     args.workdir = args.workdir.resolve()
