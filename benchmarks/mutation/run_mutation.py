@@ -345,6 +345,52 @@ def run_group(group: Group, args: argparse.Namespace, env: dict[str, str]) -> No
         subprocess.run(cmd, cwd=copy, env=env, stdout=fh, stderr=subprocess.STDOUT)
 
 
+def quick_check(group: Group, args: argparse.Namespace, env: dict[str, str]) -> None:
+    """Re-check the survivors of the last run against ``--quick-check`` test files only.
+
+    Each named test file is copied from the working tree into the copy; the tests that fail on
+    the unmutated copy are deselected; then each survivor (not listed as equivalent) is run with
+    ``MUTANT_UNDER_TEST`` set, and a survivor that now fails a test is recorded as killed in
+    mutmut's results. Much faster than a mutmut run (no coverage pass, only the hand tests), at
+    the price of checking only the survivors."""
+    import json as _json
+
+    copy = args.workdir / group.name
+    mutants = copy / "mutants"
+    if not mutants.exists():
+        sys.exit(f"--quick-check: no earlier run in {copy}")
+    for test in args.quick_check:
+        for root in (copy, mutants):
+            (root / test).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(args.repo / test, root / test)
+    run_env = dict(env, MUTANT_UNDER_TEST="")
+    base = [args.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *args.quick_check]
+    nice = ["nice", "-n", str(args.nice)] if args.nice else []
+    clean = subprocess.run([*nice, args.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf",
+                            *args.quick_check], cwd=mutants, env=run_env, capture_output=True, text=True)
+    deselect = [arg for line in clean.stdout.splitlines() if line.startswith("FAILED ")
+                for arg in ("--deselect", line.split()[1])]
+    print(f"== {group.name}: {len(deselect) // 2} tests fail on the unmutated copy and are left out", flush=True)
+    equivalent = read_equivalent(EQUIVALENT_FILE)
+    survivors = [name for name, status in read_results(copy, group).items()
+                 if status not in KILLED and status != "not checked" and name not in equivalent]
+    killed = []
+    for name in sorted(survivors):
+        result = subprocess.run([*nice, *base, *deselect], cwd=mutants, env=dict(env, MUTANT_UNDER_TEST=name),
+                                capture_output=True, text=True)
+        if result.returncode == 1:
+            killed.append(name)
+        print(f"  {'killed ' if result.returncode == 1 else 'survived'} {name}", flush=True)
+    for meta in mutants.rglob("*.py.meta"):
+        data = _json.loads(meta.read_text())
+        hits = [name for name in killed if name in data.get("exit_code_by_key", {})]
+        if hits:
+            for name in hits:
+                data["exit_code_by_key"][name] = 1
+            meta.write_text(_json.dumps(data))
+    print(f"== {group.name}: {len(killed)} of {len(survivors)} survivors killed by {', '.join(args.quick_check)}")
+
+
 def write_placeholders(copy: Path, group: Group) -> None:
     """Empty placeholders for the group's test files that the copy lacks."""
     for test in group.tests:
@@ -499,6 +545,9 @@ def main(argv: list[str] | None = None) -> int:
                              "verdicts), then run every mutant not killed and not listed as equivalent")
     parser.add_argument("--survivors-only", action="store_true",
                         help="with --rerun-survivors: leave the mutants not checked yet for a later run")
+    parser.add_argument("--quick-check", nargs="+", metavar="TEST_FILE",
+                        help="re-check the last run's survivors against these test files only "
+                             "(copied from the working tree); kills are recorded")
     parser.add_argument("--diffs", action="store_true", help="print each survivor's diff")
     args = parser.parse_args(argv)
     args.workdir = args.workdir.resolve()
@@ -510,7 +559,10 @@ def main(argv: list[str] | None = None) -> int:
     env.pop("MRBENCH_REQUIRE_SHARED", None)
     env.pop("PYTHONPATH", None)
     groups = [GROUPS[name] for name in args.groups]
-    if not args.report_only:
+    if args.quick_check:
+        for group in groups:
+            quick_check(group, args, env)
+    elif not args.report_only:
         for group in groups:
             run_group(group, args, env)
     return report(groups, args, env)
