@@ -104,6 +104,9 @@ def _entry(tmp_path: Path, text: str) -> Path:
     (BASE.replace("kind: baseline", "kind: model") + "baseline: whole_video\n", "prediction_file", "no baseline"),
     (BASE.replace("kind: baseline", "kind: model") + REMOTE.format(sha="abc"), "prediction_file", "sha256"),
     (BASE + "baseline: whole_video\nmasked_predictions: m.jsonl\n", "masked_predictions", "unknown field"),
+    (BASE.replace("test_ood", "test") + "baseline: whole_video\n", "split", "has no split 'test'"),
+    (BASE.replace("charades_cd", "activitynet_cd") + "baseline: length_prior\ntrain_split: train\n", "train_split",
+     "never published"),
 ])
 def test_bad_declarations_name_the_field(tmp_path: Path, text: str, field: str, words: str) -> None:
     with pytest.raises(ValidationError, match=words) as info:

@@ -131,6 +131,11 @@ def load_real_entry(entry_dir: str | os.PathLike[str]) -> RealEntry:
     if values["dataset"] not in CATALOG:
         raise fail_on("dataset", f"unknown catalog dataset {values['dataset']!r} (known: {', '.join(CATALOG)})")
     baseline, train_split, remote = (values.pop(k, None) for k in ("baseline", "train_split", "prediction_file"))
+    spec = get_spec(values["dataset"])
+    for key, split in (("split", values["split"]), ("train_split", train_split)):
+        if split is not None and split not in spec.splits:
+            raise fail_on(key, spec.unpublished.get(split)
+                          or f"dataset {spec.name!r} has no split {split!r} (splits: {', '.join(spec.splits)})")
     if values["kind"] == "baseline":
         if baseline is None or remote is not None:
             raise fail_on("baseline", "a baseline entry names a registered baseline and no prediction_file")
