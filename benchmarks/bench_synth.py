@@ -73,8 +73,8 @@ def main() -> None:
             print(f"QVHighlights-shaped run skipped: {QVH_TRAIN} is absent")
 
     from mrbench.data.dataset import DatasetDir
-    from mrbench.probes import context_probe, position_prior_r1
     from mrbench.data.synth import SynthConfig, generate
+    from mrbench.probes import context_probe, position_prior_r1
 
     print("\ncue strength rho (scene = flank = position); K = 24 concepts, chance ~ 1/24 = 0.042")
     print(f"{'rho':>4} {'probe val':>10} {'probe ood':>10} {'softmax val':>12} {'softmax ood':>12} "

@@ -15,6 +15,9 @@ import numpy as np
 import pytest
 
 from mrbench.data.dataset import DatasetDir
+from mrbench.data.schema import Query
+from mrbench.data.synth import VIDEO_TYPES, SynthConfig, generate, plan, render
+from mrbench.errors import MrbenchError
 from mrbench.probes import (
     NearestCentroid,
     SoftmaxRegression,
@@ -25,9 +28,6 @@ from mrbench.probes import (
     position_prior_r1,
     top1_r1,
 )
-from mrbench.data.schema import Query
-from mrbench.data.synth import VIDEO_TYPES, SynthConfig, generate, plan, render
-from mrbench.errors import MrbenchError
 
 K = 6
 CHANCE = 1 / K

@@ -101,10 +101,10 @@ def test_overlapping_selection_split_is_refused_or_flagged(carved_data: Path, tm
 
 
 def test_leaderboard_flags_an_entry_selected_on_training_data(tmp_path: Path) -> None:
-    from mrbench.leaderboard.table import Row
     from mrbench.leaderboard.entries import write_entry
     from mrbench.leaderboard.render import flags
     from mrbench.leaderboard.submission import load_submission
+    from mrbench.leaderboard.table import Row
 
     meta = {"name": "x", "model": "tddetr", "kind": "model", "features": ["clip_features"], "dataset": "d",
             "split": "val", "submitted_by": "test", "test_answers_used": False, "self_scored": False}
