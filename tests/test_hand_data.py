@@ -503,6 +503,11 @@ def test_word_vectors_are_cached_float32_unit_vectors() -> None:
     assert first.dtype == np.float32 and first.shape == (world.text_dim,)
     assert abs(float(np.linalg.norm(first)) - 1.0) < 1e-6
     assert not np.array_equal(world.word("door"), first)
+    # the documented stream: float32 normals seeded by (seed, word stream, the word's stable hash)
+    from mrbench.data import synth
+
+    rng = np.random.default_rng([world.seed, synth._WORD, synth._stable_int("person")])
+    np.testing.assert_array_equal(first, _unit(rng.standard_normal((1, world.text_dim), dtype=np.float32))[0])
 
 
 def test_read_charades_raw_record_errors_name_file_line_and_qid(tmp_path: Path) -> None:
