@@ -689,3 +689,48 @@ def test_tdem_layers_and_dropout() -> None:
     assert kinds == ["LayerNorm", "Dropout", "Linear", "ReLU"] * 2
     assert [layer.p for layer in module.flow_mlp if isinstance(layer, torch.nn.Dropout)] == [0.25, 0.25]
     assert module.attn.dropout == 0.25
+
+
+def test_soft_nms_degenerate_cases() -> None:
+    """Two zero-length windows at the same point have an empty hull: IoU 0, no decay; top_k 0
+    keeps nothing (empty arrays, not an error)."""
+    kept, scores = soft_nms([[5.0, 5.0], [5.0, 5.0]], [0.9, 0.8], 0.3, 0.5, 10)
+    assert kept.tolist() == [[5.0, 5.0], [5.0, 5.0]] and scores.tolist() == [0.9, 0.8]
+    none, no_scores = soft_nms([[0.0, 1.0], [2.0, 3.0]], [0.9, 0.8], 0.3, 0.5, 0)
+    assert none.shape == (0, 2) and no_scores.shape == (0,)
+
+
+def test_to_windows_sorts_ties_stably_among_other_scores() -> None:
+    """Scores alternating 0.5, 0.7 over 20 windows: the ten 0.7 windows come first in their
+    listed order (a non-stable sort reorders them)."""
+    spans = [[i / 20, (i + 1) / 20] for i in range(20)]
+    out = to_windows(spans, [0.5, 0.7] * 10, n_clips=20, clip_len=1.0, duration=20.0, round_to_clip=False)
+    assert [w[0] for w in out] == [1.0, 3.0, 5.0, 7.0, 9.0, 11.0, 13.0, 15.0, 17.0, 19.0]
+    assert {w[2] for w in out} == {0.7}
+
+
+def test_to_windows_chooses_soft_or_hard_nms_by_threshold_and_sigma() -> None:
+    """[0, 5] .9, [0, 4] .8, [6, 9] .7 (seconds). Soft-NMS (thresh 0.5, sigma 0.5): [0, 4] has
+    IoU 4/5 with [0, 5] and decays to .8 e^(-0.64/0.5), listed in the order kept; hard NMS
+    (sigma 0) drops it; a threshold of 0 means no NMS at all, soft or hard."""
+    spans, scores = [[0.0, 0.5], [0.0, 0.4], [0.6, 0.9]], [0.9, 0.8, 0.7]
+    kwargs = {"n_clips": 10, "clip_len": 1.0, "duration": 10.0, "round_to_clip": False}
+    soft = to_windows(spans, scores, nms_thresh=0.5, nms_sigma=0.5, **kwargs)
+    assert soft == [[0.0, 5.0, 0.9], [6.0, 9.0, 0.7], [0.0, 4.0, round(0.8 * math.exp(-1.28), 4)]]
+    hard = to_windows(spans, scores, nms_thresh=0.5, **kwargs)
+    assert hard == [[0.0, 5.0, 0.9], [6.0, 9.0, 0.7]]
+    everything = [[0.0, 5.0, 0.9], [0.0, 4.0, 0.8], [6.0, 9.0, 0.7]]
+    assert to_windows(spans, scores, nms_thresh=0.0, nms_sigma=0.5, **kwargs) == everything
+    assert to_windows(spans, scores, nms_thresh=0.0, **kwargs) == everything
+    # sigma 2 (> 1) is soft-NMS as well: .8 e^(-0.64/2)
+    assert to_windows(spans, scores, nms_thresh=0.5, nms_sigma=2.0, **kwargs)[2][2] == round(0.8 * math.exp(-0.32), 4)
+    # a threshold of 0.9 (< 1) still applies soft-NMS, which then decays nothing (IoU 0.8)
+    assert to_windows(spans, scores, nms_thresh=0.9, nms_sigma=0.5, **kwargs) == everything
+    # soft-NMS sees only the first top_k windows
+    assert len(to_windows(spans, scores, nms_thresh=0.5, nms_sigma=0.5, top_k=2, **kwargs)) == 2
+
+
+def test_to_windows_short_window_near_zero_keeps_start_zero() -> None:
+    """Rounded to 2 s clips, [0.2, 0.6] s becomes [0, 0], widened to [0, 2] (start stays 0)."""
+    out = to_windows([[0.01, 0.03]], [0.5], n_clips=10, clip_len=2.0, duration=20.0)
+    assert out == [[0.0, 2.0, 0.5]]
