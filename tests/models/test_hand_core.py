@@ -734,3 +734,9 @@ def test_to_windows_short_window_near_zero_keeps_start_zero() -> None:
     """Rounded to 2 s clips, [0.2, 0.6] s becomes [0, 0], widened to [0, 2] (start stays 0)."""
     out = to_windows([[0.01, 0.03]], [0.5], n_clips=10, clip_len=2.0, duration=20.0)
     assert out == [[0.0, 2.0, 0.5]]
+
+
+def test_gt_block_of_a_centred_window() -> None:
+    """Centre 0.5, width 0.5 on 10 clips: [2.5, 7.5] clips -> block floor 2 to ceil 8."""
+    first, last = gt_blocks(torch.tensor([[[0.5, 0.5]]]), torch.tensor([[True]]), torch.tensor([10]))
+    assert (first.tolist(), last.tolist()) == ([2], [8])
