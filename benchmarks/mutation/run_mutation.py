@@ -345,15 +345,75 @@ def run_group(group: Group, args: argparse.Namespace, env: dict[str, str]) -> No
         subprocess.run(cmd, cwd=copy, env=env, stdout=fh, stderr=subprocess.STDOUT)
 
 
+# Run by ``quick_check`` inside the copy's mutants/: imports the packages and pytest once, then
+# forks one child per mutant (fresh state each time, no import cost) with MUTANT_UNDER_TEST set.
+QUICK_DRIVER = r'''
+import json, os, sys
+import pytest
+import numpy  # noqa: F401  (warm imports shared by the forked children)
+try:
+    import torch  # noqa: F401
+except ImportError:
+    pass
+import mrbench  # noqa: F401
+
+names, tests, out = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+tests = [*tests, *json.loads(sys.argv[4])]  # extra pytest arguments (-k EXPR)
+# collect once here: conftest, the test modules and what they import stay warm in the children
+pytest.main(["-q", "--co", "-p", "no:cacheprovider", *tests])
+
+
+class Failed:
+    def __init__(self):
+        self.ids = []
+
+    def pytest_runtest_logreport(self, report):
+        if report.failed:
+            self.ids.append(report.nodeid)
+
+    def pytest_collection_modifyitems(self, items):
+        items.reverse()  # the newest tests (at the end of a file) first: most survivors die there
+
+
+def run(name, extra):
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        os.environ["MUTANT_UNDER_TEST"] = name
+        failed = Failed()
+        code = pytest.main(["-q", "-p", "no:cacheprovider", *extra, *tests], plugins=[failed])
+        os.write(write, json.dumps([int(code), failed.ids]).encode())
+        os._exit(0)
+    os.close(write)
+    data = b""
+    while chunk := os.read(read, 65536):
+        data += chunk
+    os.waitpid(pid, 0)
+    return json.loads(data or b"[-1, []]")
+
+
+code, broken = run("", [])
+deselect = [arg for node in broken for arg in ("--deselect", node)]
+results = {"": [code, broken]}
+for name in names:
+    results[name] = run(name, ["-x", *deselect])
+    with open(out, "w") as fh:
+        json.dump(results, fh)
+with open(out, "w") as fh:
+    json.dump(results, fh)
+'''
+
+
 def quick_check(group: Group, args: argparse.Namespace, env: dict[str, str]) -> None:
     """Re-check the survivors of the last run against ``--quick-check`` test files only.
 
     Each named test file is copied from the working tree into the copy; the tests that fail on
-    the unmutated copy are deselected; then each survivor (not listed as equivalent) is run with
-    ``MUTANT_UNDER_TEST`` set, and a survivor that now fails a test is recorded as killed in
-    mutmut's results. Much faster than a mutmut run (no coverage pass, only the hand tests), at
-    the price of checking only the survivors."""
-    import json as _json
+    the unmutated copy are deselected; then each survivor (not listed as equivalent) runs the
+    files with ``MUTANT_UNDER_TEST`` set (one forked child per mutant), and a survivor that now
+    fails a test is recorded as killed in mutmut's results. Much faster than a mutmut run (no
+    coverage pass, only these files), at the price of checking only the survivors."""
+    from fnmatch import fnmatch
 
     copy = args.workdir / group.name
     mutants = copy / "mutants"
@@ -363,32 +423,32 @@ def quick_check(group: Group, args: argparse.Namespace, env: dict[str, str]) -> 
         for root in (copy, mutants):
             (root / test).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(args.repo / test, root / test)
-    run_env = dict(env, MUTANT_UNDER_TEST="")
-    base = [args.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *args.quick_check]
-    nice = ["nice", "-n", str(args.nice)] if args.nice else []
-    clean = subprocess.run([*nice, args.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf",
-                            *args.quick_check], cwd=mutants, env=run_env, capture_output=True, text=True)
-    deselect = [arg for line in clean.stdout.splitlines() if line.startswith("FAILED ")
-                for arg in ("--deselect", line.split()[1])]
-    print(f"== {group.name}: {len(deselect) // 2} tests fail on the unmutated copy and are left out", flush=True)
     equivalent = read_equivalent(EQUIVALENT_FILE)
-    survivors = [name for name, status in read_results(copy, group).items()
-                 if status not in KILLED and status != "not checked" and name not in equivalent]
-    killed = []
-    for name in sorted(survivors):
-        result = subprocess.run([*nice, *base, *deselect], cwd=mutants, env=dict(env, MUTANT_UNDER_TEST=name),
-                                capture_output=True, text=True)
-        if result.returncode == 1:
-            killed.append(name)
-        print(f"  {'killed ' if result.returncode == 1 else 'survived'} {name}", flush=True)
+    survivors = sorted(name for name, status in read_results(copy, group).items()
+                       if status not in KILLED and status != "not checked" and name not in equivalent
+                       and (not args.quick_only or any(fnmatch(name, pat) for pat in args.quick_only)))
+    out = copy / "quick_check.json"
+    nice = ["nice", "-n", str(args.nice)] if args.nice else []
+    print(f"== {group.name}: {len(survivors)} survivors against {', '.join(args.quick_check)}", flush=True)
+    extra = ["-k", args.quick_k] if args.quick_k else []
+    subprocess.run([*nice, args.python, "-c", QUICK_DRIVER, json.dumps(survivors), json.dumps(args.quick_check),
+                    str(out), json.dumps(extra)], cwd=mutants, env=env, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    results = json.loads(out.read_text()) if out.exists() else {}
+    clean_code, broken = results.pop("", [-1, []])
+    print(f"   unmutated: exit {clean_code}; {len(broken)} failing tests left out: {broken}")
+    killed = [name for name, (code, _) in results.items() if code == 1]
+    for name in survivors:
+        state = "killed  " if name in killed else "survived" if name in results else "not run "
+        print(f"  {state} {name}")
     for meta in mutants.rglob("*.py.meta"):
-        data = _json.loads(meta.read_text())
+        data = json.loads(meta.read_text())
         hits = [name for name in killed if name in data.get("exit_code_by_key", {})]
         if hits:
             for name in hits:
                 data["exit_code_by_key"][name] = 1
-            meta.write_text(_json.dumps(data))
-    print(f"== {group.name}: {len(killed)} of {len(survivors)} survivors killed by {', '.join(args.quick_check)}")
+            meta.write_text(json.dumps(data))
+    print(f"== {group.name}: {len(killed)} of {len(survivors)} survivors killed")
 
 
 def write_placeholders(copy: Path, group: Group) -> None:
@@ -548,6 +608,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick-check", nargs="+", metavar="TEST_FILE",
                         help="re-check the last run's survivors against these test files only "
                              "(copied from the working tree); kills are recorded")
+    parser.add_argument("--quick-only", nargs="+", metavar="PATTERN",
+                        help="with --quick-check: only the survivors whose names match")
+    parser.add_argument("--quick-k", metavar="EXPR", help="with --quick-check: only the tests pytest -k selects")
     parser.add_argument("--diffs", action="store_true", help="print each survivor's diff")
     args = parser.parse_args(argv)
     args.workdir = args.workdir.resolve()
