@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from mrbench.data.schema import Query
+from mrbench.data.stats import normalized_windows
 from mrbench.errors import MrbenchError
 
 TOP_K = 10
@@ -116,19 +117,16 @@ class LengthPrior:
     @classmethod
     def fit(cls, train: Iterable[Query], bins: int = DEFAULT_BINS) -> LengthPrior:
         """Count quantized normalized lengths and centre cells; ties go to the smaller cell."""
-        lengths: Counter[int] = Counter()
-        centres: Counter[int] = Counter()
-        for query in train:
-            for start, end in query.windows or ():
-                s, e = start / query.duration, min(end / query.duration, 1.0)
-                lengths[min(max(int(round((e - s) * bins)), 1), bins)] += 1
-                centres[min(max(int((s + e) / 2 * bins), 0), bins - 1)] += 1
-        if not lengths:
+        windows = normalized_windows(list(train))
+        if not len(windows):
             raise MrbenchError("the training split has no windows to fit a length prior on")
-        total = sum(lengths.values())
-        ranked = sorted(lengths.items(), key=lambda item: (-item[1], item[0]))[:TOP_K]
-        centre = min(centres.items(), key=lambda item: (-item[1], item[0]))[0]
-        return cls(lengths=tuple((k, n / total) for k, n in ranked), centre=centre, bins=bins)
+        lengths = np.clip(np.round((windows[:, 1] - windows[:, 0]) * bins).astype(int), 1, bins)
+        centres = np.clip(((windows[:, 0] + windows[:, 1]) / 2 * bins).astype(int), 0, bins - 1)
+        cells, counts = np.unique(lengths, return_counts=True)
+        ranked = np.lexsort((cells, -counts))[:TOP_K]
+        centre_cells, centre_counts = np.unique(centres, return_counts=True)
+        return cls(lengths=tuple((int(cells[i]), int(counts[i]) / len(windows)) for i in ranked),
+                   centre=int(centre_cells[np.argmax(centre_counts)]), bins=bins)
 
     def window(self, cell: int) -> tuple[float, float]:
         """Normalized window of length ``cell / bins`` centred on the centre cell, inside [0, 1]."""
@@ -183,18 +181,14 @@ class Baseline:
     predict: Predictor
 
 
-def _position_prior(queries: Sequence[Query], train: Sequence[Query] | None, clip_len: float, seed: int) -> list[dict[str, Any]]:
-    if train is None:
-        raise MrbenchError("the position prior needs the training split")
-    prior = PositionPrior.fit(train)
-    return [prior.predict(q, clip_len) for q in queries]
+def _fitted(prior: type[PositionPrior] | type[LengthPrior]) -> Predictor:
+    """The predictor of a prior fitted on the training split."""
 
+    def predict(queries: Sequence[Query], train: Sequence[Query] | None, clip_len: float, seed: int) -> list[dict[str, Any]]:
+        fitted = prior.fit(train or ())
+        return [fitted.predict(q, clip_len) for q in queries]
 
-def _length_prior(queries: Sequence[Query], train: Sequence[Query] | None, clip_len: float, seed: int) -> list[dict[str, Any]]:
-    if train is None:
-        raise MrbenchError("the length prior needs the training split")
-    prior = LengthPrior.fit(train)
-    return [prior.predict(q, clip_len) for q in queries]
+    return predict
 
 
 REGISTRY: dict[str, Baseline] = {
@@ -202,10 +196,10 @@ REGISTRY: dict[str, Baseline] = {
     for baseline in (
         Baseline("position_prior", "Blind: position prior",
                  "the most frequent normalized training windows (top 10, by frequency)",
-                 needs_train=True, seeded=False, predict=_position_prior),
+                 needs_train=True, seeded=False, predict=_fitted(PositionPrior)),
         Baseline("length_prior", "Blind: length prior",
                  "the most frequent normalized training lengths (top 10, by frequency) at the most frequent centre",
-                 needs_train=True, seeded=False, predict=_length_prior),
+                 needs_train=True, seeded=False, predict=_fitted(LengthPrior)),
         Baseline("whole_video", "Blind: whole video", "one window covering the whole video",
                  needs_train=False, seeded=False,
                  predict=lambda queries, train, clip_len, seed: [whole_video(q, clip_len) for q in queries]),
@@ -241,4 +235,6 @@ def predict_baseline(
     ``seed`` is used by seeded ones (``uniform_random``) only.
     """
     baseline = get_baseline(name)
+    if baseline.needs_train and train is None:
+        raise MrbenchError(f"the {baseline.name.replace('_', ' ')} needs the training split")
     return baseline.predict(list(queries), None if train is None else list(train), clip_len, seed)

@@ -251,13 +251,16 @@ def run_demo(out: Path, settings: DemoSettings, echo: Callable[[str], None] = _s
                                   masked_variant=variant_name(split), seeds=list(s.baseline_seeds), date=date,
                                   suffix=_slug(split))
 
+    def run_dir(spec: ModelSpec, seed: int) -> Path:
+        return runs / f"{spec.key}-seed{seed}"
+
     checkpoints: dict[tuple[ModelSpec, int], Path] = {}
     names = ", ".join(spec.key for spec in s.models)
     with stages.stage(f"train: {names} ({s.preset} preset, CPU), seeds {', '.join(map(str, s.seeds))}"):
         for spec in s.models:
             for seed in s.seeds:
                 echo(f"      {spec.key} seed {seed}")
-                checkpoints[(spec, seed)] = train_run(spec, data, runs / f"{spec.key}-seed{seed}", preset=s.preset,
+                checkpoints[(spec, seed)] = train_run(spec, data, run_dir(spec, seed), preset=s.preset,
                                                       overrides=[f"train.seed={seed}", *s.train_sets],
                                                       resume=s.resume)
 
@@ -266,19 +269,20 @@ def run_demo(out: Path, settings: DemoSettings, echo: Callable[[str], None] = _s
             for split in s.splits:
                 standard, on_masked = {}, {}
                 for seed in s.seeds:
-                    run = runs / f"{spec.key}-seed{seed}"
+                    run = run_dir(spec, seed)
                     standard[seed] = predict_run(checkpoints[(spec, seed)], data, split, run / f"preds_{split}.jsonl")
                     on_masked[seed] = predict_run(checkpoints[(spec, seed)], data, split,
                                                   run / f"preds_{split}_masked.jsonl", variant=masked[split])
                 selected = split == s.selection_split
+                strategies = list(spec.recorded_strategies())
                 meta = {
                     "name": f"{spec.title()} ({s.preset} preset)", "model": spec.name, "kind": "model",
                     "paper": spec.paper(), "code": None, "features": list(FEATURES), "dataset": s.dataset,
                     "split": split, "date": date, "submitted_by": "mrbench demo", "test_answers_used": selected,
                     "self_scored": False, "masked_variant": variant_name(split),
-                    **({"strategies": list(spec.recorded_strategies())} if spec.recorded_strategies() else {}),
+                    **({"strategies": strategies} if strategies else {}),
                     **({"selected_on_training_data": True}
-                       if any(selected_on_training_data(runs / f"{spec.key}-seed{seed}") for seed in s.seeds) else {}),
+                       if any(selected_on_training_data(run_dir(spec, seed)) for seed in s.seeds) else {}),
                     "notes": (f"mrbench reference implementation, preset {s.preset} "
                               f"({_setting(s.train_sets, 'train.epochs')} epochs), trained on 'train' on the CPU; "
                               f"checkpoint selected on '{s.selection_split}'"

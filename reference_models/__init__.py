@@ -122,12 +122,17 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def model_info(name: str) -> ModelInfo:
-    """The registered metadata (display name, paper, year) of model ``name``."""
+def _entry(name: str) -> ModelEntry:
+    """The registry entry of model ``name`` (one-line error when unknown)."""
     _load()
     if name not in _MODELS:
         raise MrbenchError(f"unknown model {name!r} (models: {', '.join(sorted(_MODELS))})")
-    return _MODELS[name].info
+    return _MODELS[name]
+
+
+def model_info(name: str) -> ModelInfo:
+    """The registered metadata (display name, paper, year) of model ``name``."""
+    return _entry(name).info
 
 
 def list_presets() -> list[str]:
@@ -155,10 +160,8 @@ def with_strategies(name: str, strategies: Sequence[str] = ()) -> tuple[str, tup
     model with it becomes the strategy's model (``qd_detr`` + ``tddetr`` -> ``tddetr``), and a
     model named like a strategy carries that strategy (``tddetr`` -> ``("tddetr",)``). A single
     name may be given as a string."""
-    _load()
+    _entry(name)
     strategies = (strategies,) if isinstance(strategies, str) else tuple(strategies)
-    if name not in _MODELS:
-        raise MrbenchError(f"unknown model {name!r} (models: {', '.join(sorted(_MODELS))})")
     for strategy in strategies:
         if strategy not in _STRATEGIES:
             raise MrbenchError(f"unknown strategy {strategy!r} (strategies: {', '.join(sorted(_STRATEGIES)) or 'none'})")
@@ -206,10 +209,7 @@ def strategy_augment(dataset: Any, config: Config) -> Callable[[dict], dict] | N
 def build_model(config: Config) -> Any:
     """The ``nn.Module`` for a resolved config (``config.model_name``). A model that puts none of
     the modules of ``model.temporal`` into its layers is refused."""
-    _load()
-    if config.model_name not in _MODELS:
-        raise MrbenchError(f"unknown model {config.model_name!r} (models: {', '.join(sorted(_MODELS))})")
-    model = _MODELS[config.model_name].builder(config)
+    model = _entry(config.model_name).builder(config)
     temporal = config.model.temporal
     if temporal and not any(module in _TEMPORAL_MADE for module in model.modules()):
         wanted = f" (strategies: {', '.join(config.strategies)})" if config.strategies else ""

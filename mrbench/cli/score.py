@@ -62,7 +62,8 @@ def score(
 
     options: dict[str, Any] = {"allow_missing": allow_missing, "ci": ci, "seed": seed, "n_boot": n_boot}
     folders = [*variant, root, *(p for p in (pred,) if Path(p).is_dir())]  # an entry or bundle folder too
-    if Path(pred).is_dir() and _is_entry(Path(pred)):
+    entry = Path(pred).is_dir() and _is_entry(Path(pred))
+    if entry:
         if gt or dataset or split or root or masked or variant:
             raise click.UsageError("an entry folder brings its ground truth, masked predictions and variant: "
                                    "drop --gt, --dataset, --split, --root, --masked and --variant")
@@ -75,18 +76,19 @@ def score(
         if run not in sub.seeds:
             raise click.UsageError(f"--entry-seed {run}: the entry has seeds {', '.join(map(str, sub.seeds))}")
         folders.append(ref.root)
-        if json_out and json_out != "-":
-            refuse_overwrite(json_out, [pred], "--json", read_whole=folders)
-            check_output_dir(Path(json_out).parent, "--json")
-        report = score_entry_run(sub, ref, run, **options)
+        inputs = [pred]
     else:
         if entry_seed is not None:
             raise click.UsageError("--entry-seed applies to an entry folder (one holding submission.yaml)")
+        inputs = [pred, gt, *masked]
+    if json_out and json_out != "-":
+        refuse_overwrite(json_out, inputs, "--json", read_whole=folders)
+        check_output_dir(Path(json_out).parent, "--json")
+    if entry:
+        report = score_entry_run(sub, ref, run, **options)
+    else:
         from mrbench.scoring import score as run_score
 
-        if json_out and json_out != "-":
-            refuse_overwrite(json_out, [pred, gt, *masked], "--json", read_whole=folders)
-            check_output_dir(Path(json_out).parent, "--json")
         report = run_score(pred, gt, dataset=dataset, split=split, root=root, masked=masked,
                            variant=list(variant) or None, **options)
     if json_out == "-":
