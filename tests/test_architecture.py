@@ -11,7 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = {"mrbench.errors", "mrbench.io", "mrbench.metrics", "mrbench.data", "mrbench.baselines",
-           "mrbench.masking", "mrbench.scoring", "mrbench.probes", "mrbench.leaderboard", "reference_models"}
+           "mrbench.masking", "mrbench.scoring", "mrbench.probes", "mrbench.leaderboard", "reference_models",
+           "mrbench.mask_detector"}
 #: what each package may import (docs/architecture.md, "Layers")
 ALLOWED = {
     "mrbench.errors": set(),
@@ -26,8 +27,10 @@ ALLOWED = {
                             "mrbench.scoring", "mrbench.baselines"},
     "reference_models": {"mrbench.errors", "mrbench.io", "mrbench.data", "mrbench.metrics", "mrbench.masking",
                          "mrbench.scoring"},
+    "mrbench.mask_detector": {"mrbench.errors", "mrbench.io", "mrbench.data", "mrbench.metrics", "mrbench.masking"},
     "mrbench.pipeline": LIBRARY,
-    "mrbench.cli": LIBRARY | {"mrbench.pipeline", "mrbench"},
+    "mrbench.experiment": LIBRARY | {"mrbench.pipeline"},
+    "mrbench.cli": LIBRARY | {"mrbench.pipeline", "mrbench.experiment", "mrbench"},
     "mrbench": {"mrbench.scoring"},
     "mrbench.__main__": {"mrbench.cli"},
 }

@@ -30,6 +30,7 @@ COMMANDS = {
     "submission": "mrbench.cli.leaderboard:submission",
     "leaderboard": "mrbench.cli.leaderboard:leaderboard",
     "demo": "mrbench.cli.demo:demo",
+    "experiment": "mrbench.cli.experiment:experiment",
 }
 
 

@@ -300,7 +300,7 @@ def threshold_column(thresholds: Sequence[float], threshold: float) -> int:
     raise KeyError(f"IoU threshold {threshold} is not one of {tuple(thresholds)}")
 
 
-def _retrieval_scores(
+def retrieval_scores(
     pred: PredictionSet, rows: np.ndarray, gt_windows: np.ndarray, gt_mask: np.ndarray, ap: np.ndarray | None = None,
 ) -> RetrievalScores:
     """:class:`RetrievalScores` of prediction rows ``rows`` (``ap`` when already computed)."""
@@ -344,7 +344,7 @@ def _moment_retrieval(pred: PredictionSet, truth: GroundTruth) -> MomentRetrieva
     blocks: dict[str, Any] = {}
     scores: dict[str, RetrievalScores] = {}
     for (name, rows, bucket_gt, bucket_mask), start, end in zip(parts, offsets[:-1], offsets[1:], strict=True):
-        scores[name] = _retrieval_scores(pred, rows, bucket_gt, bucket_mask, ap_all[start:end])
+        scores[name] = retrieval_scores(pred, rows, bucket_gt, bucket_mask, ap_all[start:end])
         map_by_thr = scores[name].ap.mean(0)
         mr_map = {str(t): pct(v) for t, v in zip(MAP_THRESHOLDS, map_by_thr, strict=True)}
         mr_map["average"] = pct(np.mean(map_by_thr))
@@ -423,7 +423,7 @@ def _spurious(
     main_present[main.gt_rows] = main.present
     raw: list[dict[str, float | None]] = []
     for index, pred in enumerate(masked_sets):
-        scores = _retrieval_scores(pred, np.arange(len(pred.gt_rows)),
+        scores = retrieval_scores(pred, np.arange(len(pred.gt_rows)),
                                    truth.windows[pred.gt_rows], truth.window_mask[pred.gt_rows])
         values: dict[str, float | None] = {K.spurious(f"R1@{t}"): float(np.mean(scores.hit_at(t))) for t in SPURIOUS_R1}
         values[K.spurious("mAP@0.5")] = scores.map_at(0.5)
