@@ -459,8 +459,9 @@ class CGCriterion(SetCriterion):
         loss = loss + F.cross_entropy(torch.cat([moment @ dummy.T, other @ dummy.T], 1), dummy_target)
         mask = batch["video_mask"].float()
         logits = (outputs["moment"].float()[:, None] * outputs["clip_features"].float()).sum(-1)
-        bce = F.binary_cross_entropy(logits.sigmoid(), (batch["relevant"].bool() & batch["video_mask"].bool()).float(),
-                                     reduction="none") * mask
+        with torch.autocast(logits.device.type, enabled=False):  # autocast refuses BCE on probabilities
+            bce = F.binary_cross_entropy(logits.sigmoid(), (batch["relevant"].bool() & batch["video_mask"].bool()).float(),
+                                         reduction="none") * mask
         return loss + (bce.mean() if self.release else bce.sum() / mask.sum().clamp(min=1.0))
 
     def distill_loss(self, outputs: dict, batch: dict) -> torch.Tensor:

@@ -38,3 +38,18 @@ def run(spec_file: Path, out: Path, shard: str, quiet: bool) -> None:
     if summary.failed:
         raise MrbenchError(f"{len(summary.failed)} cells failed ({', '.join(summary.failed)}); their tracebacks "
                            f"are in {out / 'errors'}; run again to retry them")
+
+
+@experiment.command("report")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Report folder (e.g. leaderboards/experiments/NAME): tables (md, csv), cells.parquet, plots, README.md.")
+def report(run_dir: Path, out: Path) -> None:
+    """Tables, plots and the findings page of the cells in RUN_DIR (a run folder, or committed results)."""
+    from mrbench.experiment.report import build_report
+    from mrbench.io import check_output_dir, refuse_overwrite
+
+    check_output_dir(out, "--out")
+    refuse_overwrite(out, [run_dir], "--out", read_whole=[run_dir / "cells"])
+    written = build_report(run_dir, out)
+    click.echo(f"wrote {len(written)} files to {out}")

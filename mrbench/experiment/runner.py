@@ -35,10 +35,11 @@ from mrbench.errors import MrbenchError
 from mrbench.experiment.measures import COLUMNS, query_measures
 from mrbench.experiment.spec import MASK_DETECTOR, Cell, DatasetSpec, ExperimentSpec, cell_settings
 from mrbench.io import atomic_write_bytes, atomic_write_text, differing_settings
-from mrbench.masking.variant import Variant
+from mrbench.masking.variant import MANIFEST, Variant
 
 CELL_FILE = "cell.json"
 QUERIES_FILE = "queries.parquet"
+EXPERIMENT_FILE = "experiment.json"
 #: relative training cost of one epoch over the training split, for the time estimate only
 _MODEL_COST = {"moment_detr": 0.9, "qd_detr": 1.0, "cg_detr": 1.6, "bam_detr": 1.8, "snag": 1.1, "tddetr": 2.2}
 
@@ -54,6 +55,20 @@ class RunSummary:
     skipped: int
     seconds: float
     failed: list[str]
+
+
+def write_experiment_record(spec: ExperimentSpec, out: Path) -> None:
+    """``experiment.json``: what the report needs of the spec (titles, dataset labels and settings,
+    the order of models), so that it rebuilds from ``experiment.json`` and ``cells/`` alone."""
+    models = list(dict.fromkeys(c.name for c in spec.cells if c.kind == "model"))
+    record = {
+        "name": spec.name, "title": spec.title, "description": spec.description, "split": spec.split,
+        "ood_split": spec.ood_split, "preset": spec.preset, "train_sets": list(spec.train_sets),
+        "datasets": [{"name": d.name, "label": d.label, "synth": dict(sorted(d.synth.items())),
+                      "masks": [m.name for m in d.masks]} for d in spec.datasets],
+        "models": models, "baselines": list(spec.baselines), "cells": len(spec.cells),
+    }
+    atomic_write_text(out / EXPERIMENT_FILE, json.dumps(record, indent=1) + "\n")
 
 
 def cell_dir(out: Path, cell: Cell) -> Path:
@@ -121,6 +136,8 @@ def prepare_dataset(out: Path, dataset: DatasetSpec, split: str) -> tuple[Path, 
     with _waiting_lock(out / "locks" / f"{dataset.name}.lock"):
         make_dataset(data, dict(dataset.synth), resume=True)
         for mask in dataset.masks:
+            if (variants[mask.name] / MANIFEST).is_file():  # complete (its recorded paths may predate a move)
+                continue
             make_masked(data, split, variants[mask.name], strategy=mask.strategy, margin=mask.margin, resume=True)
     return data, variants
 
@@ -228,6 +245,7 @@ def run_experiment(spec: ExperimentSpec, out: Path, *, shard: tuple[int, int] = 
     from tqdm import tqdm
 
     out.mkdir(parents=True, exist_ok=True)
+    write_experiment_record(spec, out)
     cells = spec.shard(*shard, cost=lambda cell: estimated_cost(spec, cell))
     todo = [cell for cell in cells if not is_done(out, spec, cell)]
     costs = {cell: estimated_cost(spec, cell) for cell in todo}

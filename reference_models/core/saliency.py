@@ -33,7 +33,8 @@ def rank_contrastive(
 def clip_bce(probs: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor, padded_mean: bool = False) -> torch.Tensor:
     """BCE of ``probs`` against ``targets`` ``[N, M]``: mean over ``valid`` entries, or with
     ``padded_mean`` the mean over every entry (the padded ones included, as the releases)."""
-    loss = F.binary_cross_entropy(probs.float(), targets.float(), reduction="none")
+    with torch.autocast(probs.device.type, enabled=False):  # autocast refuses BCE on probabilities
+        loss = F.binary_cross_entropy(probs.float(), targets.float(), reduction="none")
     if padded_mean:
         return loss.mean()
     valid = valid.to(loss.dtype)
