@@ -551,3 +551,154 @@ def test_to_dict_writes_saliency_and_fields_set_after_reading() -> None:
     out = later.to_dict()
     assert out == {**raw, "relevant_clip_ids": [1], "saliency_scores": [[1, 2, 3]], "relevant_windows": [[2.0, 8.0]]}
     assert list(out)[:4] == list(raw)
+
+
+# -- schema readers: what each reader calls its file, default arguments, the annotation bounds --
+
+
+def _fifo(tmp_path: Path, name: str) -> Path:
+    """A named pipe: ``stat`` sees it without opening it, so nothing blocks."""
+    import os
+
+    path = tmp_path / name
+    os.mkfifo(path)
+    return path
+
+
+def test_readers_name_the_kind_of_file_they_expected(tmp_path: Path) -> None:
+    """A named pipe is not a regular file; each reader says which file it expected there."""
+    from mrbench.data.schema import iter_jsonl
+
+    txt = tmp_path / "charades.txt"
+    txt.write_text("AO8RW 1.0 6.9##a person is putting a book.\n")
+    durations = tmp_path / "durations.json"
+    durations.write_text(json.dumps({"AO8RW": 33.67}))
+    cases = [
+        (lambda p: list(iter_jsonl(p)), "a JSON Lines file"),
+        (lambda p: read_annotations(p), "an annotation file"),
+        (lambda p: read_charades_raw(p, durations), "a Charades-STA file"),
+        (lambda p: read_charades_raw(txt, p), "a durations file"),
+    ]
+    for index, (read, article_what) in enumerate(cases):
+        pipe = _fifo(tmp_path, f"pipe{index}")
+        with pytest.raises(ValidationError) as info:
+            read(pipe)
+        what = article_what.split(" ", 1)[1]
+        assert info.value.reason == f"is not a regular file (a {what} is expected)"
+        assert info.value.file == str(pipe)
+
+
+def test_read_annotations_does_not_require_windows_by_default(tmp_path: Path) -> None:
+    """A test-release file (no ``relevant_windows``) reads by default; with
+    ``require_windows=True`` the missing windows are an error naming the field."""
+    path = tmp_path / "test.jsonl"
+    path.write_text('{"qid": 1, "query": "q", "duration": 30, "vid": "v"}\n')
+    assert read_annotations(path).records[0].windows is None
+    with pytest.raises(ValidationError) as info:
+        read_annotations(path, require_windows=True)
+    assert info.value.reason == "missing field (ground-truth windows are required here)"
+    assert (info.value.line, info.value.field) == (1, "relevant_windows")
+
+
+def test_read_annotations_applies_the_annotation_line_bounds(tmp_path: Path) -> None:
+    """With the size factor 1e-4 an annotation line may hold int(2**20 * 1e-4) = 104
+    characters and a file int(2e6 * 1e-4) = 200 lines: a 120-character line is refused with
+    the annotation bound's reason (the general text bound, 107374 bytes, would accept it)."""
+    from mrbench.io import set_limit_factor
+
+    record = {"qid": 1, "query": "", "duration": 30, "vid": "v", "relevant_windows": [[2, 8]]}
+    line = json.dumps({**record, "query": "x" * (120 - len(json.dumps(record)))})
+    assert len(line) == 120
+    path = tmp_path / "long.jsonl"
+    path.write_text(line + "\n")
+    set_limit_factor(1e-4)
+    try:
+        with pytest.raises(ValidationError) as info:
+            read_annotations(path)
+        assert info.value.reason.startswith(
+            "the line has 120 characters, more than the bound of 104 (the bound for an annotation file);")
+        path.write_text(json.dumps({**record, "query": "q"}) + "\n")
+        assert len(read_annotations(path)) == 1
+    finally:
+        set_limit_factor(None)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason", "field"),
+    [
+        ({"qid": 1.5}, "must be an int or a string, got float", "qid"),
+        ({"query": 5}, "must be a string", "query"),
+        ({"vid": ""}, "must be a non-empty string", "vid"),
+        ({"duration": 0}, "must be a positive number of seconds up to 1e+06, got 0", "duration"),
+        ({"relevant_windows": []}, "must be a non-empty list of [start, end] pairs", "relevant_windows"),
+        ({"relevant_windows": [[2, 8], [1, "2"]]}, "window 1 must be [start, end] with finite numbers",
+         "relevant_windows"),
+        ({"relevant_windows": [[9, 8]]}, "window 0 [9, 8]: start >= end", "relevant_windows"),
+        ({"relevant_windows": [[2, 31]]}, "window 0 [2, 31] lies outside [0, duration=30]", "relevant_windows"),
+        ({"relevant_clip_ids": [-1], "saliency_scores": [[1]]}, "must be a list of non-negative ints",
+         "relevant_clip_ids"),
+        ({"relevant_clip_ids": [0, 0], "saliency_scores": [[1], [1]]}, "contains duplicate clip ids",
+         "relevant_clip_ids"),
+        ({"saliency_scores": [[1]]}, "given without relevant_clip_ids", "saliency_scores"),
+        ({"relevant_clip_ids": [0], "saliency_scores": [1]}, "must be a list of lists of numbers", "saliency_scores"),
+        ({"relevant_clip_ids": [0], "saliency_scores": [["a"]]}, "must be a list of lists of numbers",
+         "saliency_scores"),
+        ({"relevant_clip_ids": [0, 1], "saliency_scores": [[1]]}, "has 1 rows but relevant_clip_ids has 2",
+         "saliency_scores"),
+        ({"relevant_clip_ids": [0, 1], "saliency_scores": [[1, 2], [1]]}, "rows have different numbers of annotators",
+         "saliency_scores"),
+    ],
+)
+def test_query_validation_reasons_and_fields_are_exact(fields: dict[str, object], reason: str, field: str) -> None:
+    """The reason is worded exactly and names the field, the file, the line and the qid."""
+    with pytest.raises(ValidationError) as info:
+        Query.from_dict(line(**fields), file="f.jsonl", line=3)
+    assert (info.value.reason, info.value.field, info.value.file, info.value.line) == (reason, field, "f.jsonl", 3)
+    assert info.value.qid == line(**fields)["qid"]
+
+
+def test_query_duration_and_score_type_boundaries() -> None:
+    """Durations under one second and exactly the maximum (1e6 s) are valid; saliency rows may
+    mix int and float scores."""
+    assert Query.from_dict(line(duration=0.5, relevant_windows=[[0.0, 0.5]])).duration == 0.5
+    assert Query.from_dict(line(duration=1_000_000.0)).duration == 1_000_000.0
+    mixed = Query.from_dict(line(relevant_clip_ids=[0, 1], saliency_scores=[[1, 2.5], [0.5, 4]]))
+    assert mixed.saliency_scores == [[1, 2.5], [0.5, 4]]
+
+
+def test_read_annotations_of_blank_lines_and_its_path_and_first_line_style(tmp_path: Path) -> None:
+    """A file of blank lines has no records (default style); the path is kept; the separators
+    are those of the first record's line (compact here, though the last line is spaced)."""
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("\n\n")
+    empty = read_annotations(blank)
+    assert (len(empty), empty.path, empty.style.separators) == (0, blank, (", ", ": "))
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(json.dumps(line(qid=1), separators=(",", ":")) + "\n" + json.dumps(line(qid=2)))
+    annotations = read_annotations(mixed)
+    assert annotations.path == mixed
+    assert annotations.style.separators == (",", ":")
+    assert [r.qid for r in annotations] == [1, 2]
+
+
+def test_read_annotations_bounds_bytes_and_lines_with_the_annotation_reason(tmp_path: Path) -> None:
+    """Factor 1e-4: bytes int(2**30 * 1e-4) = 107374, lines int(2e6 * 1e-4) = 200; factor
+    1e-5: 10737 bytes. Both errors give the annotation bound's reason."""
+    from mrbench.io import set_limit_factor
+
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(json.dumps(line(qid=q)) for q in range(201)))  # 201 lines, no final newline
+    size = path.stat().st_size
+    assert 10737 < size < 107374
+    set_limit_factor(1e-4)
+    try:
+        with pytest.raises(ValidationError) as info:
+            read_annotations(path)
+        assert info.value.reason.startswith("201 lines is more than the bound of 200 (the bound for an annotation file);")
+        set_limit_factor(1e-5)
+        with pytest.raises(ValidationError) as info:
+            read_annotations(path)
+        assert info.value.reason.startswith(
+            f"{size} bytes is more than the bound of 10737 (the bound for an annotation file);")
+    finally:
+        set_limit_factor(None)

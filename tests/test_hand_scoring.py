@@ -1136,3 +1136,143 @@ def test_is_bundle_reads_the_first_4096_bytes_leniently(tmp_path: Path) -> None:
     assert not is_bundle(tmp_path / "folder")
     (tmp_path / "folder" / "bundle.json").write_text("{}", encoding="utf-8")
     assert is_bundle(tmp_path / "folder")
+
+
+# -- prediction files: exact reasons and shapes (mutation survivors of scoring.predictions) --
+
+
+def _align(preds: list[dict[str, Any]], gt: list[dict[str, Any]], **kwargs: Any) -> Any:
+    from mrbench.scoring.predictions import align_predictions
+
+    return align_predictions("p.jsonl", list(enumerate(preds, start=1)), load_ground_truth(gt), **kwargs)
+
+
+def _reason(preds: list[dict[str, Any]], gt: list[dict[str, Any]]) -> tuple[str, int | None, Any, str | None]:
+    with pytest.raises(ValidationError) as info:
+        _align(preds, gt, allow_missing=True)
+    return info.value.reason, info.value.line, info.value.qid, info.value.field
+
+
+W = "pred_relevant_windows"
+S = "pred_saliency_scores"
+
+
+@pytest.mark.parametrize(
+    ("second", "reason", "field"),
+    [({"qid": 11}, "missing field", W),
+     ({"qid": 11, W: []}, "must be a non-empty list of [start, end, score]", W),
+     ({"qid": 11, W: [[0.0, 1.0, 0.5], [5.0, 4.0, 0.9]]}, "window 1 [5.0, 4.0, 0.9] is reversed (start > end)", W),
+     ({"qid": 11, W: [[float("nan"), 1.0, 0.5]]}, "window 0 [nan, 1.0, 0.5] is not finite (NaN/inf)", W),
+     ({"qid": 11, W: [[0.0, float("inf"), 0.5]]}, "window 0 [0.0, inf, 0.5] is not finite (NaN/inf)", W)],
+)
+def test_prediction_window_errors_give_their_exact_reason(second: dict[str, Any], reason: str, field: str) -> None:
+    """The second line (qid 11) is wrong: the reason is worded exactly, with line, qid, field."""
+    first = {"qid": 10, W: [[0.0, 10.0, 0.9]]}
+    assert _reason([first, second], exact_threshold_gt()) == (reason, 2, 11, field)
+
+
+@pytest.mark.parametrize(
+    ("second", "reason"),
+    [({"qid": 11}, "missing field"),
+     ({"qid": 11, S: []}, "must be a non-empty list of numbers"),
+     ({"qid": 11, S: 0.5}, "must be a non-empty list of numbers")],
+)
+def test_prediction_saliency_errors_give_their_exact_reason(second: dict[str, Any], reason: str) -> None:
+    """A saliency-only file (no windows key on line 1): missing and empty lists are told apart."""
+    first = {"qid": 10, S: [0.1, 0.2]}
+    assert _reason([first, second], exact_threshold_gt()) == (reason, 2, 11, S)
+
+
+def test_windows_that_are_all_pairs_are_refused_by_index() -> None:
+    """Every window is a 2-number pair (a rectangular numeric array of width 2, not 3): refused
+    with the first window's index and value, not packed or crashed on."""
+    preds = [{"qid": 10, W: [[0.0, 1.0], [2.0, 3.0]]}]
+    assert _reason(preds, exact_threshold_gt()) == (
+        "window 0 must be [start, end, score] numbers, got [0.0, 1.0]", 1, 10, W)
+
+
+def test_zero_length_window_is_accepted_and_counts_are_ints() -> None:
+    """start == end is a valid (empty) window; ``n_pred`` holds each row's window count as
+    integers (a missing query: 0); windows are packed at the file's width of 2."""
+    preds = [{"qid": 11, W: [[5.0, 5.0, 0.9], [0.0, 20.0, 0.5]]}, {"qid": 10, W: [[1.0, 2.0, 0.3]]}]
+    result = _align(preds, exact_threshold_gt()[:3], allow_missing=True)
+    assert result.gt_rows.tolist() == [1, 0, 2]
+    assert result.present.tolist() == [True, True, False]
+    assert result.n_pred.tolist() == [2, 1, 0]
+    assert all(type(n) is int for n in result.n_pred.tolist())
+    assert result.windows.tolist() == [[[5.0, 5.0, 0.9], [0.0, 20.0, 0.5]],
+                                       [[1.0, 2.0, 0.3], [0.0, 0.0, 0.0]],
+                                       [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]]
+    assert result.n_missing == 1
+
+
+def test_align_predictions_refuses_missing_queries_by_default() -> None:
+    """``allow_missing`` defaults to False: two of three GT queries without a prediction."""
+    with pytest.raises(ValidationError) as info:
+        _align([{"qid": 10, W: [[0.0, 1.0, 0.5]]}], exact_threshold_gt()[:3])
+    assert info.value.reason.startswith("2 ground-truth queries have no prediction (11, 12); pass --allow-missing")
+
+
+@pytest.mark.parametrize(("n_listed", "shown"), [(5, "(15, 16, 17, 18, 19)"), (4, "(14, 15, 16, 17, 18, ...)")])
+def test_missing_queries_message_ellipsis_only_past_five(n_listed: int, shown: str) -> None:
+    """Exactly five missing qids are all shown without "..."; six show five and "..."."""
+    with pytest.raises(ValidationError) as info:
+        _align(exact_threshold_preds(KS[:n_listed]), exact_threshold_gt())
+    assert info.value.reason.startswith(f"{10 - n_listed} ground-truth queries have no prediction {shown}; pass")
+
+
+QID_GT = [gt_record(1, [[0.0, 2.0]]), gt_record(-3, [[0.0, 2.0]])]
+
+
+@pytest.mark.parametrize(
+    ("qid", "gt", "reason"),
+    [(True, QID_GT, "must be an int or a string, got bool"),
+     (2.5, QID_GT, "must be an int or a string, got float"),
+     (None, QID_GT, "must be an int or a string, got NoneType"),
+     ("-3", QID_GT, "qid is not in the ground truth <ground truth> (the ground truth has -3: qid types must match)"),
+     ("1", QID_GT, "qid is not in the ground truth <ground truth> (the ground truth has 1: qid types must match)"),
+     ("X1", QID_GT, "qid is not in the ground truth <ground truth>"),
+     ("abc", QID_GT, "qid is not in the ground truth <ground truth>"),
+     (99, QID_GT, "qid is not in the ground truth <ground truth>"),
+     (7, [gt_record("7", [[0.0, 2.0]])],
+      "qid is not in the ground truth <ground truth> (the ground truth has '7': qid types must match)")],
+)
+def test_prediction_qid_reasons_and_type_hints(qid: Any, gt: list[dict[str, Any]], reason: str) -> None:
+    """bool is refused although it is an int subtype (True would find qid 1); a qid of the
+    other type gets a hint in both directions, negative numbers included; no hint otherwise."""
+    assert _reason([{"qid": qid, W: [[0.0, 1.0, 0.5]]}], gt) == (reason, 1, qid, "qid")
+
+
+def test_prediction_limits_of_an_empty_ground_truth_are_the_base_bounds() -> None:
+    """No queries (no clips): 2**20 bytes, 1000 lines, 65536 characters per line."""
+    from mrbench.scoring.groundtruth import GroundTruth
+    from mrbench.scoring.predictions import prediction_limits
+
+    empty = GroundTruth([], np.zeros((0, 1, 2)), np.zeros((0, 1), dtype=bool), np.zeros(0), None,
+                        np.zeros(0, dtype=int), "<empty>", [])
+    limits = prediction_limits(empty, 1.0)
+    assert (limits.max_bytes, limits.max_lines, limits.max_line_chars) == (1 << 20, 1000, 65_536)
+    assert limits.why == "the bound for a ground truth of 0 queries of up to 0 clips"
+
+
+def test_saliency_of_one_clip_videos_is_one_column_wide() -> None:
+    """Videos of 3 s (one 2-s clip): the packed saliency is [Q, 1]; extra scores are cut and
+    the argmax is taken on the raw list."""
+    gt = [gt_record(1, [[0.0, 2.0]], duration=3.0, relevant_clip_ids=[0], saliency_scores=[[1, 2, 3]]),
+          gt_record(2, [[0.0, 2.0]], duration=3.0, relevant_clip_ids=[0], saliency_scores=[[1, 2, 3]])]
+    with pytest.warns(UserWarning, match="1 queries have pred_saliency_scores of a length other"):
+        result = _align([{"qid": 1, S: [0.25]}, {"qid": 2, S: [0.5, 0.75]}], gt)
+    assert result.saliency.tolist() == [[0.25], [0.5]]
+    assert result.saliency_argmax.tolist() == [0, 1]
+
+
+def test_read_records_names_a_fifo_as_not_a_prediction_file(tmp_path: Path) -> None:
+    """A named pipe is not a regular file: the error says what was expected (read without
+    opening it, so nothing blocks)."""
+    from mrbench.scoring.predictions import read_records
+
+    fifo = tmp_path / "preds.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(ValidationError) as info:
+        read_records(fifo)
+    assert info.value.reason == "is not a regular file (a prediction file is expected)"

@@ -306,6 +306,8 @@ def run_group(group: Group, args: argparse.Namespace, env: dict[str, str]) -> No
     tests; mutmut keeps the verdicts of unchanged functions), and only the mutants that are not
     killed (survivors, and those not checked yet or whose function changed) and not listed as
     equivalent are run."""
+    from fnmatch import fnmatch
+
     copy = args.workdir / group.name
     names = list(group.functions)
     if args.rerun_survivors:
@@ -327,7 +329,8 @@ def run_group(group: Group, args: argparse.Namespace, env: dict[str, str]) -> No
         equivalent = read_equivalent(EQUIVALENT_FILE)
         names = [name for name, status in read_results(copy, group).items()
                  if status not in KILLED and name not in equivalent
-                 and not (args.survivors_only and status == "not checked")]
+                 and not (args.survivors_only and status == "not checked")
+                 and (not args.only or any(fnmatch(name, pat) for pat in args.only))]
         if not names:
             print(f"== {group.name}: no survivors to re-run")
             return
@@ -348,7 +351,7 @@ def run_group(group: Group, args: argparse.Namespace, env: dict[str, str]) -> No
 # Run by ``quick_check`` inside the copy's mutants/: imports the packages and pytest once, then
 # forks one child per mutant (fresh state each time, no import cost) with MUTANT_UNDER_TEST set.
 QUICK_DRIVER = r'''
-import json, os, sys
+import json, os, signal, sys
 import pytest
 import numpy  # noqa: F401  (warm imports shared by the forked children)
 try:
@@ -381,6 +384,7 @@ def run(name, extra):
     if pid == 0:
         os.close(read)
         os.environ["MUTANT_UNDER_TEST"] = name
+        signal.alarm(300)  # a mutant that loops forever is left unrecorded, not waited for
         failed = Failed()
         code = pytest.main(["-q", "-p", "no:cacheprovider", *extra, *tests], plugins=[failed])
         os.write(write, json.dumps([int(code), failed.ids]).encode())
@@ -425,8 +429,9 @@ def quick_check(group: Group, args: argparse.Namespace, env: dict[str, str]) -> 
             shutil.copy(args.repo / test, root / test)
     equivalent = read_equivalent(EQUIVALENT_FILE)
     survivors = sorted(name for name, status in read_results(copy, group).items()
-                       if status not in KILLED and status != "not checked" and name not in equivalent
-                       and (not args.quick_only or any(fnmatch(name, pat) for pat in args.quick_only)))
+                       if status not in KILLED and name not in equivalent
+                       and (status != "not checked" or args.quick_unchecked)
+                       and (not args.only or any(fnmatch(name, pat) for pat in args.only)))
     out = copy / "quick_check.json"
     nice = ["nice", "-n", str(args.nice)] if args.nice else []
     print(f"== {group.name}: {len(survivors)} survivors against {', '.join(args.quick_check)}", flush=True)
@@ -441,12 +446,19 @@ def quick_check(group: Group, args: argparse.Namespace, env: dict[str, str]) -> 
     for name in survivors:
         state = "killed  " if name in killed else "survived" if name in results else "not run "
         print(f"  {state} {name}")
+    # with --quick-unchecked, a mutant never checked before that these tests do not kill is
+    # recorded as a survivor (exit code 0): a lower bound, the group's other tests may kill it
+    survived = {name for name, (code, _) in results.items() if code == 0} if args.quick_unchecked else set()
     for meta in mutants.rglob("*.py.meta"):
         data = json.loads(meta.read_text())
-        hits = [name for name in killed if name in data.get("exit_code_by_key", {})]
-        if hits:
+        codes = data.get("exit_code_by_key", {})
+        hits = [name for name in killed if name in codes]
+        kept = [name for name in survived if name in codes and codes[name] is None]
+        if hits or kept:
             for name in hits:
-                data["exit_code_by_key"][name] = 1
+                codes[name] = 1
+            for name in kept:
+                codes[name] = 0
             meta.write_text(json.dumps(data))
     print(f"== {group.name}: {len(killed)} of {len(survivors)} survivors killed")
 
@@ -608,8 +620,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick-check", nargs="+", metavar="TEST_FILE",
                         help="re-check the last run's survivors against these test files only "
                              "(copied from the working tree); kills are recorded")
-    parser.add_argument("--quick-only", nargs="+", metavar="PATTERN",
-                        help="with --quick-check: only the survivors whose names match")
+    parser.add_argument("--only", "--quick-only", nargs="+", metavar="PATTERN", dest="only",
+                        help="with --quick-check or --rerun-survivors: only the mutants whose names "
+                             "match one of these fnmatch patterns")
+    parser.add_argument("--quick-unchecked", action="store_true",
+                        help="with --quick-check: also run the mutants never checked (an interrupted "
+                             "pass); those these tests do not kill are recorded as survivors")
     parser.add_argument("--quick-k", metavar="EXPR", help="with --quick-check: only the tests pytest -k selects")
     parser.add_argument("--diffs", action="store_true", help="print each survivor's diff")
     args = parser.parse_args(argv)
