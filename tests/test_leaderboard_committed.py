@@ -25,9 +25,10 @@ _IMG = re.compile(r'src="data:image/png;base64,[^"]*"')
 
 
 def _files(root: Path) -> list[Path]:
-    """Output files (not the cache, not the real-data boards of leaderboards/real: tests/test_real_leaderboards.py)."""
+    """Output files (not the cache, not the real-data boards of leaderboards/real: tests/test_real_leaderboards.py,
+    not the experiment reports of leaderboards/experiments: tests/test_experiment_committed.py)."""
     return sorted(rel for p in root.rglob("*") if p.is_file() and CACHE_DIR not in p.parts
-                  and (rel := p.relative_to(root)).parts[0] != "real")
+                  and (rel := p.relative_to(root)).parts[0] not in ("real", "experiments"))
 
 
 @pytest.fixture(scope="module")

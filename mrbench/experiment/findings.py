@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from mrbench.experiment import analysis as A
-from mrbench.experiment.results import Results, Table, flank_series, is_positive_control
+from mrbench.experiment.results import LEARNED, Results, Table, flank_series, is_positive_control
 
 PAPER_VARIANT = "noise-m3"
 
@@ -104,10 +104,19 @@ def _sensitivity(results: Results, raw: pd.DataFrame) -> list[str]:
     for d in results.datasets():
         if is_positive_control(d["synth"]):
             part = raw[(raw["dataset"] == d["name"]) & raw["model"].isin(results.models())]
-            lines.append(f"Positive control ({d['label']}): retained = " + "; ".join(
-                f"{r['title']} {A.Estimate(r['retained'], r['retained low'], r['retained high']).text(2)} "
-                f"(mAP {_f(r['mAP'])}, Sp mAP {_f(r['Sp mAP'])})" for _, r in part.iterrows()) +
-                ". A valid metric keeps close to all of the standard score here (retained near 1).")
+            floor = raw[(raw["dataset"] == d["name"]) & (raw["model"] == "blind floor")]["Sp mAP"]
+            floor_value = float(floor.iloc[0]) if len(floor) else math.nan
+            lines.append(f"{d['label'].capitalize()} (best blind baseline {_f(floor_value)} mAP): " + "; ".join(
+                f"{r['title']} mAP {_f(r['mAP'])}, Sp mAP {_f(r['Sp mAP'])}, retained "
+                f"{A.Estimate(r['retained'], r['retained low'], r['retained high']).text(2)}"
+                for _, r in part.iterrows()) + ".")
+            untrained = [r["title"] for _, r in part.iterrows() if r["mAP"] < floor_value + LEARNED]
+            if untrained:
+                lines.append(f"{', '.join(untrained)}: within {LEARNED:g} points of the best blind baseline, they "
+                             "learned no more than a query-blind prior; their retained share only shows what the "
+                             "protocol does to such predictions. The informative rows are the models that learned "
+                             "the control.")
+            lines.append("")
     others = [d for d in results.datasets() if d["name"] not in series and not is_positive_control(d["synth"])]
     for d in others:
         part = raw[(raw["dataset"] == d["name"]) & raw["model"].isin(results.models())]
@@ -128,13 +137,15 @@ def _predictive(table: Table) -> list[str]:
             r = row.iloc[0]
             lines.append(f"- {measure}: Spearman rho {A.Estimate(r['rho'], r['low'], r['high']).text(2)} over "
                          f"{r['cells']} cells")
-    best = frame.loc[frame["rho"].idxmax()]
-    lines.append(f"\nThe measure that ranks cells best by the real harm is **{best['measure']}** "
-                 f"(rho {A.Estimate(best['rho'], best['low'], best['high']).text(2)}).")
+    full = frame[frame["cells"] == frame["cells"].max()]  # measures every cell has (every dataset's variants)
+    best = full.loc[full["rho"].idxmax()]
+    lines.append(f"\nOf the measures every cell has, the one that ranks cells best by the real harm is "
+                 f"**{best['measure']}** (rho {A.Estimate(best['rho'], best['low'], best['high']).text(2)}, "
+                 f"{best['cells']} cells).")
     return lines
 
 
-def _mask(per_variant: Table, agreement: Table, matrix: pd.DataFrame) -> list[str]:
+def _mask(per_variant: Table, matrix: pd.DataFrame) -> list[str]:
     lines = []
     frame = per_variant.frame
     for label in dict.fromkeys(frame["dataset"]):
@@ -159,24 +170,35 @@ def _mask(per_variant: Table, agreement: Table, matrix: pd.DataFrame) -> list[st
 
 def _score_against(table: Table) -> list[str]:
     frame = table.frame
+    if frame.empty:
+        return ["No model cell has finished on both controls yet."]
     lines = []
-    for variant in dict.fromkeys(frame["variant"]):
-        part = frame[frame["variant"] == variant]
-        lines.append(f"- {variant}: " + "; ".join(
-            f"{r['measure']} {A.Estimate(r['separation'], r['low'], r['high']).text(2)}" for _, r in part.iterrows()))
-    paper = frame[frame["variant"] == PAPER_VARIANT]
-    if not paper.empty:
-        best = paper.loc[paper["separation"].idxmax()]
-        lines.append(f"\nUnder the paper's mask (noise, 3 s) the measure that separates the positive control from the "
-                     f"no-cue control most is **{best['measure']}** "
-                     f"({A.Estimate(best['separation'], best['low'], best['high']).text(2)}).")
-    overall = frame.loc[frame["separation"].idxmax()]
-    lines.append(f"Over every variant, the widest separation is {overall['measure']} under {overall['variant']} "
-                 f"({A.Estimate(overall['separation'], overall['low'], overall['high']).text(2)}).")
+    for control in dict.fromkeys(frame["control"]):
+        part = frame[frame["control"] == control]
+        above = float(part["control mAP above blind floor"].iloc[0])
+        lines.append(f"**{control}**, models {part['models'].iloc[0]} (standard mAP {above:+.1f} points from the "
+                     "best blind baseline" + ("; none learned the control, so it cannot separate anything"
+                                             if above < LEARNED else "") + "):")
+        lines.append("")
+        for variant in dict.fromkeys(part["variant"]):
+            rows = part[part["variant"] == variant]
+            lines.append(f"- {variant}: " + "; ".join(
+                f"{r['measure']} {A.Estimate(r['separation'], r['low'], r['high']).text(2)}" for _, r in rows.iterrows()))
+        paper = part[part["variant"] == PAPER_VARIANT]
+        if not paper.empty:
+            best = paper.loc[paper["separation"].idxmax()]
+            lines.append(f"\nUnder the paper's mask (noise, 3 s) the widest separation is **{best['measure']}** "
+                         f"({A.Estimate(best['separation'], best['low'], best['high']).text(2)}); over every variant, "
+                         + (lambda r: f"{r['measure']} under {r['variant']} "
+                            f"({A.Estimate(r['separation'], r['low'], r['high']).text(2)}).")(
+                                part.loc[part["separation"].idxmax()]))
+        lines.append("")
     return lines
 
 
 def _claim(table: Table) -> list[str]:
+    if table.frame.empty:
+        return ["No pair of a model and its w/ TD-DETR variant has finished yet."]
     lines = []
     for _, r in table.frame.iterrows():
         lines.append(f"- {r['with TD-DETR']} against {r['base']} ({r['seeds']} seeds): mAP {r['mAP base']} -> "
@@ -200,9 +222,12 @@ def render_findings(results: Results, tables: dict[str, Table], raw: pd.DataFram
     out += ["", "## 3. Sensitivity and the positive control", ""] + _sensitivity(results, raw)
     out += ["", "## 4. Predictive value", "", "![predictive](predictive.png)", ""] + _predictive(tables["predictive"])
     out += ["", "## 5. Mask dependence", "", "![mask dependence](mask_dependence.png)", ""]
-    out += _mask(tables["mask_dependence"], tables["mask_agreement"], matrix)
+    out += _mask(tables["mask_dependence"], matrix)
     if "score_against" in tables:
-        out += ["", "## 6. What to score against", ""] + _score_against(tables["score_against"])
+        out += ["", "## 6. What to score against", ""]
+        if not tables["score_against"].frame.empty:
+            out += ["![controls](controls.png)", ""]
+        out += _score_against(tables["score_against"])
     if "claim" in tables:
         out += ["", "## 7. The paper's claim", ""] + _claim(tables["claim"])
     out += ["", "## Tables", ""]

@@ -32,6 +32,7 @@ from mrbench.experiment.findings import render_findings
 from mrbench.experiment.results import (
     BASELINE_TITLES,
     BLIND,
+    LEARNED,
     PAPER,
     Results,
     Table,
@@ -48,8 +49,18 @@ MEASURES = {"original windows (paper)": "ap", "masked span": "ap_span", "centre 
 PNG_DPI = 100
 
 
+def variant_order(name: str) -> tuple[int, float]:
+    """Masked variants in the strategies' order, then by margin (``noise-m0`` < ``noise-m3``)."""
+    from mrbench.masking.strategies import STRATEGIES
+
+    strategy, margin = name.rsplit("-m", 1)
+    return (STRATEGIES.index(strategy) if strategy in STRATEGIES else len(STRATEGIES), float(margin))
+
+
 # --- tables ------------------------------------------------------------------------------------------
 def _md(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "(no finished cells for this table yet)"
     header = "| " + " | ".join(frame.columns) + " |"
     rule = "|" + "|".join("---:" if frame[c].dtype.kind in "fi" else "---" for c in frame.columns) + "|"
     lines = [header, rule]
@@ -247,8 +258,8 @@ def mask_dependence_tables(results: Results, points: pd.DataFrame) -> tuple[Tabl
                                                   if detector and results.has(detector, evaluation) else math.nan),
                          "blind floor": math.nan if floor is None else 100 * floor.mean()})
     per_variant = pd.DataFrame(rows)
-    columns = [c for c in points.columns if c.startswith("Sp mAP ")]
-    variants = [c.removeprefix("Sp mAP ") for c in columns]
+    variants = sorted((c.removeprefix("Sp mAP ") for c in points.columns if c.startswith("Sp mAP ")),
+                      key=variant_order)
     matrix = pd.DataFrame(index=variants, columns=variants, dtype=float)
     counts = pd.DataFrame(index=variants, columns=variants, dtype=float)
     for a in variants:
@@ -265,42 +276,59 @@ def mask_dependence_tables(results: Results, points: pd.DataFrame) -> tuple[Tabl
                   "is kept and the context replaced, scored against the moved windows)."), matrix)
 
 
-def score_against_table(results: Results, negative: str, positive: str) -> Table:
+def score_against_table(results: Results, negative: str, positives: list[str]) -> Table:
     split = results.experiment["split"]
+    masks = {d["name"]: d["masks"] for d in results.datasets()}
     rows = []
-    variants = [v for v in next(d["masks"] for d in results.datasets() if d["name"] == negative)
-                if v in next(d["masks"] for d in results.datasets() if d["name"] == positive) and
-                not v.startswith("recontext")]
-    offset = 100
-    for variant in variants:
-        evaluation = f"masked:{variant}"
-        for measure, column in MEASURES.items():
-            offset += 1
-            estimates = {}
-            for dataset in (negative, positive):
-                keys = [k for k in results.model_cells(dataset)["key"] if results.has(k, evaluation)]
-                masked = np.mean([results.column(k, evaluation, column) for k in keys], axis=0)
-                base_column = "in_mask" if column == "in_mask" else "ap"
-                standard = np.mean([results.column(k, split, base_column) for k in keys], axis=0)
-                estimates[dataset] = (masked, standard)
+    for positive in positives:
+        _, floor = _floor(results, positive, split)
+        floor_map = 100 * floor.mean() if floor is not None else math.nan
 
-            def separation(m0: np.ndarray, s0: np.ndarray, m1: np.ndarray, s1: np.ndarray) -> np.ndarray:
-                return m1.mean(1) / s1.mean(1) - m0.mean(1) / s0.mean(1)
+        def learned(model: str, positive: str = positive, floor_map: float = floor_map) -> float:
+            keys = [k for k in results.model_cells(positive, model)["key"] if results.has(k, split)]
+            return float(np.mean([100 * results.column(k, split, "ap").mean() for k in keys])) - floor_map
 
-            sep = A.boot_queries(separation, [list(estimates[negative]), list(estimates[positive])], offset=offset)
-            rows.append({"variant": variant, "measure": measure,
-                         f"{results.label(negative)}: masked %": 100 * estimates[negative][0].mean(),
-                         f"{results.label(negative)}: retained": estimates[negative][0].mean() / estimates[negative][1].mean(),
-                         f"{results.label(positive)}: masked %": 100 * estimates[positive][0].mean(),
-                         f"{results.label(positive)}: retained": estimates[positive][0].mean() / estimates[positive][1].mean(),
-                         "separation [95% CI]": sep.text(2), "separation": sep.value, "low": sep.low, "high": sep.high})
+        common = [m for m in results.models(negative) if m in results.models(positive)]
+        # the models that learned the control (5 points above the best blind baseline), else all
+        models = [m for m in common if learned(m) >= LEARNED] or common
+        above = float(np.mean([learned(m) for m in models])) if models else math.nan
+        for variant in [v for v in masks[negative] if v in masks[positive] and not v.startswith("recontext")]:
+            evaluation = f"masked:{variant}"
+            for measure, column in MEASURES.items():
+                estimates = {}
+                for dataset in (negative, positive):
+                    keys = [k for m in models for k in results.model_cells(dataset, m)["key"]
+                            if results.has(k, evaluation)]
+                    if not keys:
+                        break
+                    masked = np.mean([results.column(k, evaluation, column) for k in keys], axis=0)
+                    base_column = "in_mask" if column == "in_mask" else "ap"
+                    standard = np.mean([results.column(k, split, base_column) for k in keys], axis=0)
+                    estimates[dataset] = (masked, standard)
+                if len(estimates) < 2:
+                    continue
+
+                def separation(m0: np.ndarray, s0: np.ndarray, m1: np.ndarray, s1: np.ndarray) -> np.ndarray:
+                    return m1.mean(1) / s1.mean(1) - m0.mean(1) / s0.mean(1)
+
+                sep = A.boot_queries(separation, [list(estimates[negative]), list(estimates[positive])],
+                                     offset=A.offset_of("separation", positive, variant, measure))
+                (m0, s0), (m1, s1) = estimates[negative], estimates[positive]
+                rows.append({"control": results.label(positive), "variant": variant, "measure": measure,
+                             "models": ", ".join(results.title(m) for m in models),
+                             "control mAP above blind floor": above,
+                             "no cue: masked %": 100 * m0.mean(), "no cue: retained": m0.mean() / s0.mean(),
+                             "control: masked %": 100 * m1.mean(), "control: retained": m1.mean() / s1.mean(),
+                             "separation [95% CI]": sep.text(2), "separation": sep.value, "low": sep.low, "high": sep.high})
     frame = pd.DataFrame(rows)
-    return Table("score_against", "What to score against: separation of the positive control from the no-cue control",
-                 frame, _md(frame.drop(columns=["separation", "low", "high"])),
+    return Table("score_against", "What to score against: separation of each positive control from the no-cue control",
+                 frame, _md(frame.drop(columns=["separation", "low", "high"]) if not frame.empty else frame),
                  "Retained = the measure on the masked variant / the same measure unmasked (mAP against the original "
                  "windows; for the centre-in-mask rate, the centre-in-window rate). Separation = retained on the "
-                 "positive control minus retained with no cue (model cells pooled per query); a valid measure "
-                 "separates them widely. Intervals bootstrap the queries of both datasets.")
+                 "positive control minus retained with no cue (the same models, their cells pooled per query: the "
+                 f"models whose standard mAP on the control is at least {LEARNED:g} points above its best blind "
+                 "baseline, i.e. that learned what it offers; all of them when none did). A valid measure separates "
+                 "them widely. Intervals bootstrap the queries of both datasets.")
 
 
 def claim_table(results: Results, dataset: str) -> Table:
@@ -404,11 +432,13 @@ def sensitivity_png(results: Results, raw: pd.DataFrame) -> bytes:
 def mask_png(results: Results, per_variant: pd.DataFrame, matrix: pd.DataFrame) -> bytes:
     def draw(fig: Any) -> None:
         left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.5, 1.0]})
-        labels = list(dict.fromkeys(per_variant["dataset"]))
-        variants = list(dict.fromkeys(per_variant["variant"]))
+        swept = per_variant.groupby("dataset", sort=False)["variant"].transform("size") > 5
+        shown = per_variant[swept]
+        labels = list(dict.fromkeys(shown["dataset"]))
+        variants = sorted(dict.fromkeys(shown["variant"]), key=variant_order)
         width = 0.8 / max(1, len(labels))
         for index, label in enumerate(labels):
-            part = per_variant[per_variant["dataset"] == label].set_index("variant").reindex(variants)
+            part = shown[shown["dataset"] == label].set_index("variant").reindex(variants)
             xs = np.arange(len(variants)) + index * width
             left.bar(xs, part["Sp mAP (mean over cells)"], width, color=f"C{index}", label=f"models: {label}")
             left.plot(xs, part["mask detector Sp mAP"], "k_", markersize=8)
@@ -416,7 +446,7 @@ def mask_png(results: Results, per_variant: pd.DataFrame, matrix: pd.DataFrame) 
         left.set_xticks(np.arange(len(variants)) + 0.4 - width / 2)
         left.set_xticklabels(variants, rotation=45, ha="right", fontsize=7)
         left.set_ylabel("spurious mAP")
-        left.set_title("Spurious mAP per strategy and margin")
+        left.set_title("Spurious mAP per strategy and margin (datasets with every margin)")
         left.legend(fontsize=6)
         image = right.imshow(matrix.to_numpy(dtype=float), vmin=-1, vmax=1, cmap="coolwarm")
         right.set_xticks(range(len(matrix.columns)))
@@ -427,6 +457,33 @@ def mask_png(results: Results, per_variant: pd.DataFrame, matrix: pd.DataFrame) 
         fig.colorbar(image, ax=right, fraction=0.046)
 
     return _png(draw, (12.0, 5.0))
+
+
+def controls_png(frame: pd.DataFrame) -> bytes:
+    """Retained share of each positive control (its learned models) beside the no-cue control's, per
+    masked variant, for the three measures: the validity of each protocol at a glance."""
+    def draw(fig: Any) -> None:
+        controls = list(dict.fromkeys(frame["control"]))
+        axes = np.atleast_1d(fig.subplots(len(controls), 1, sharex=True, squeeze=False)[:, 0])
+        for ax, control in zip(axes, controls, strict=True):
+            part = frame[frame["control"] == control]
+            variants = sorted(dict.fromkeys(part["variant"]), key=variant_order)
+            measures = list(dict.fromkeys(part["measure"]))
+            width = 0.8 / (2 * len(measures))
+            for index, measure in enumerate(measures):
+                rows = part[part["measure"] == measure].set_index("variant").reindex(variants)
+                xs = np.arange(len(variants)) + 2 * index * width
+                ax.bar(xs, rows["control: retained"], width, color=f"C{index}", label=f"{measure}: control")
+                ax.bar(xs + width, rows["no cue: retained"], width, color=f"C{index}", alpha=0.35,
+                       label=f"{measure}: no cue")
+            ax.axhline(1.0, color="k", lw=0.8)
+            ax.set_ylabel("retained")
+            ax.set_title(f"{control} (models: {part['models'].iloc[0]}) against no cue", fontsize=9)
+            ax.set_xticks(np.arange(len(variants)) + 0.4 - width / 2)
+            ax.set_xticklabels(variants, rotation=45, ha="right", fontsize=8)
+        axes[0].legend(fontsize=6, ncol=3)
+
+    return _png(draw, (11.0, 3.2 * max(1, frame["control"].nunique())))
 
 
 def predictive_png(results: Results, points: pd.DataFrame) -> bytes:
@@ -452,7 +509,7 @@ def build_report(folder: str | Path, out: str | Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     tables: list[Table] = [training_table(results)]
     negative = find_dataset(results, is_no_cue)
-    positive, default = find_dataset(results, is_positive_control), find_dataset(results, is_default)
+    default = find_dataset(results, is_default)
     if negative:
         tables.append(specificity_table(results, negative))
     sensitivity, raw = sensitivity_table(results)
@@ -461,8 +518,9 @@ def build_report(folder: str | Path, out: str | Path) -> list[Path]:
     tables.append(predictive)
     per_variant, agreement, matrix = mask_dependence_tables(results, points)
     tables += [per_variant, agreement]
-    if negative and positive:
-        tables.append(score_against_table(results, negative, positive))
+    positives = [d["name"] for d in results.datasets() if is_positive_control(d["synth"])]
+    if negative and positives:
+        tables.append(score_against_table(results, negative, positives))
     if default:
         tables.append(claim_table(results, default))
     written = []
@@ -478,9 +536,13 @@ def build_report(folder: str | Path, out: str | Path) -> list[Path]:
     pq.write_table(pa.Table.from_pandas(points, preserve_index=False), sink, compression="zstd")
     atomic_write_bytes(out / "cells.parquet", sink.getvalue().to_pybytes())
     written.append(out / "cells.parquet")
-    for name, data in (("sensitivity.png", sensitivity_png(results, raw)),
-                       ("mask_dependence.png", mask_png(results, per_variant.frame, matrix)),
-                       ("predictive.png", predictive_png(results, points))):
+    plots = [("sensitivity.png", sensitivity_png(results, raw)),
+             ("mask_dependence.png", mask_png(results, per_variant.frame, matrix)),
+             ("predictive.png", predictive_png(results, points))]
+    against = next((t for t in tables if t.name == "score_against"), None)
+    if against is not None and not against.frame.empty:
+        plots.append(("controls.png", controls_png(against.frame)))
+    for name, data in plots:
         atomic_write_bytes(out / name, data)
         written.append(out / name)
     page = render_findings(results, {t.name: t for t in tables}, raw, matrix)

@@ -20,6 +20,8 @@ PAPER = "masked:noise-m3"  # the paper's protocol: noise, 3 s margin, scored aga
 BASELINE_TITLES = {"position_prior": "Blind: position prior", "length_prior": "Blind: length prior",
                    "uniform_random": "Blind: uniform random", "whole_video": "Blind: whole video",
                    "mask_detector": "Mask detector (query-blind)"}
+#: points of standard mAP above the best blind baseline for a model to count as having learned a control
+LEARNED = 5.0
 BLIND = ("position_prior", "length_prior", "uniform_random", "whole_video")
 
 

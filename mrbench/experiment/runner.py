@@ -106,10 +106,13 @@ def estimated_cost(spec: ExperimentSpec, cell: Cell) -> float:
     dataset = spec.dataset(cell.dataset)
     masks = len(dataset.masks)
     if cell.kind == "baseline":
-        return 2.0 + (3.0 * masks if cell.name == MASK_DETECTOR else 0.2 * masks)
+        return 2.0 + (10.0 * masks if cell.name == MASK_DETECTOR else 0.2 * masks)
     name, *strategies = cell.name.split("+")
-    epochs = next((float(s.split("=", 1)[1]) for s in reversed(spec.train_sets)
-                   if s.split("=", 1)[0].strip() == "train.epochs"), 5.0)
+    try:
+        epochs = next((float(s.split("=", 1)[1]) for s in reversed(spec.train_sets)
+                       if s.split("=", 1)[0].strip() == "train.epochs"), 5.0)
+    except ValueError:  # the trainer reports a bad value when the cell runs
+        epochs = 5.0
     n_train = float(dataset.synth.get("n_train", 2000))
     per_epoch = _MODEL_COST.get(name, 1.5) * (2.0 if strategies and name != "tddetr" else 1.0) * n_train / 90.0
     return 15.0 + epochs * per_epoch + 4.0 * (masks + 2)
