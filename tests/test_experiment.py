@@ -248,3 +248,26 @@ def test_report_rebuilds_identically(tiny_run: tuple[Path, Path], tmp_path: Path
     assert "QD-DETR" in claim and "TD-DETR" in claim
     outcome = run_guarded(["experiment", "report", run, "--out", run / "cells" / "x"])
     assert outcome.code == 2 and "inside the input folder" in outcome.err
+
+
+def test_report_refuses_broken_cells_in_one_line(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    outcome = run_guarded(["experiment", "report", run, "--out", tmp_path / "out"])
+    assert outcome.code == 2 and "not an experiment run folder" in outcome.err
+    (run / "cells" / "nocue" / "qd-detr-seed0").mkdir(parents=True)
+    (run / "experiment.json").write_text('{"name": "x"}', encoding="utf-8")
+    outcome = run_guarded(["experiment", "report", run, "--out", tmp_path / "out"])
+    assert outcome.code == 2 and "experiment.json: not an experiment record" in outcome.err
+    record = {"name": "x", "title": "x", "split": "val", "ood_split": "val_ood", "preset": "tiny", "train_sets": [],
+              "datasets": [{"name": "nocue", "label": "no cue", "synth": {}, "masks": []}], "models": ["qd_detr"],
+              "baselines": [], "cells": 1}
+    (run / "experiment.json").write_text(json.dumps(record), encoding="utf-8")
+    cell = run / "cells" / "nocue" / "qd-detr-seed0"
+    (cell / "cell.json").write_text('{"settings": {"dataset": "nocue"}}', encoding="utf-8")
+    outcome = run_guarded(["experiment", "report", run, "--out", tmp_path / "out"])
+    assert outcome.code == 2 and "cell.json: not a cell record (KeyError" in outcome.err
+    (cell / "cell.json").write_text(json.dumps({"settings": {"dataset": "nocue", "kind": "model", "name": "qd_detr",
+                                                             "seed": 0}}), encoding="utf-8")
+    (cell / "queries.parquet").write_bytes(b"PAR1 truncated")
+    outcome = run_guarded(["experiment", "report", run, "--out", tmp_path / "out"])
+    assert outcome.code == 2 and "queries.parquet: not a cell's per-query table" in outcome.err

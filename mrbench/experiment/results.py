@@ -80,17 +80,30 @@ def load_results(folder: str | Path) -> Results:
     record_path = folder / EXPERIMENT_FILE
     if not record_path.is_file():
         raise MrbenchError(f"{folder} has no {EXPERIMENT_FILE}: not an experiment run folder (mrbench experiment run)")
-    experiment = json.loads(record_path.read_text(encoding="utf-8"))
+    try:
+        experiment = json.loads(record_path.read_text(encoding="utf-8"))
+        for key in ("name", "title", "split", "ood_split", "preset", "train_sets", "datasets", "models", "baselines",
+                    "cells"):
+            experiment[key]  # noqa: B018 -- presence check
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise MrbenchError(f"{record_path}: not an experiment record ({type(exc).__name__}: {exc})") from None
     rows, values = [], {}
     for path in sorted((folder / "cells").glob(f"*/*/{CELL_FILE}")):
-        record = json.loads(path.read_text(encoding="utf-8"))
-        settings = record["settings"]
-        key = f"{settings['dataset']}/{path.parent.name}"
-        rows.append({"key": key, "dataset": settings["dataset"], "kind": settings["kind"], "name": settings["name"],
-                     "seed": int(settings["seed"]), "title": record.get("title", ""),
-                     "seconds": float(record.get("seconds", math.nan)),
-                     "samples_per_s": float(record.get("samples_per_s", math.nan))})
-        frame = pd.read_parquet(path.parent / QUERIES_FILE)
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            settings = record["settings"]
+            key = f"{settings['dataset']}/{path.parent.name}"
+            rows.append({"key": key, "dataset": str(settings["dataset"]), "kind": str(settings["kind"]),
+                         "name": str(settings["name"]), "seed": int(settings["seed"]), "title": str(record.get("title", "")),
+                         "seconds": float(record.get("seconds", math.nan)),
+                         "samples_per_s": float(record.get("samples_per_s", math.nan))})
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise MrbenchError(f"{path}: not a cell record ({type(exc).__name__}: {exc})") from None
+        queries = path.parent / QUERIES_FILE
+        try:
+            frame = pd.read_parquet(queries, columns=["eval", "qid", "ap", "iou", "ap_span", "iou_span", "in_mask"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise MrbenchError(f"{queries}: not a cell's per-query table ({type(exc).__name__}: {exc})") from None
         for evaluation, part in frame.groupby("eval", sort=True):
             values[(key, str(evaluation))] = part.set_index("qid").sort_index()
     if not rows:
