@@ -20,8 +20,8 @@ def experiment() -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Run folder (datasets, masked variants, training runs, cells/); run again to resume.")
 @click.option("--shard", default="1/1", show_default=True,
-              help="K/N: compute every N-th cell from the K-th (one shard per process, SLURM array task or node; "
-                   "shards may share --out).")
+              help="K/N: the K-th of N parts of the cells, balanced by estimated cost (one per process, SLURM "
+                   "array task or node; shards may share --out).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(spec_file: Path, out: Path, shard: str, quiet: bool) -> None:
     """Compute the cells of SPEC_FILE that --out does not hold yet (resumable)."""
