@@ -28,25 +28,12 @@ import numpy as np
 
 from mrbench.masking.variant import Variant
 from mrbench.metrics.spurious import center_in_mask
-from mrbench.scoring.core import retrieval_scores
+from mrbench.scoring.core import masked_regions, retrieval_scores
 from mrbench.scoring.groundtruth import GroundTruth
 from mrbench.scoring.predictions import align_predictions, read_records
 
 #: the columns of :func:`query_measures`, in order
 COLUMNS = ("qid", "ap", "iou", "ap_span", "iou_span", "in_mask")
-
-
-def _regions(variant: Variant, qids: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """The masked spans ``([Q, M, 2], [Q, M])`` of ``qids`` from the variant's manifest."""
-    spans = [variant.masked_windows(qid) for qid in qids]
-    width = max(1, max((len(s) for s in spans), default=1))
-    array = np.zeros((len(spans), width, 2))
-    mask = np.zeros((len(spans), width), dtype=bool)
-    for row, span in enumerate(spans):
-        if span:
-            array[row, : len(span)] = span
-            mask[row, : len(span)] = True
-    return array, mask
 
 
 def query_measures(predictions: Sequence[dict[str, Any]] | str | os.PathLike[str], truth: GroundTruth,
@@ -75,7 +62,7 @@ def query_measures(predictions: Sequence[dict[str, Any]] | str | os.PathLike[str
     if variant is None:
         out["in_mask"] = center_in_mask(top1, windows, window_mask) & present
         return out
-    spans, span_mask = _regions(Variant(Path(variant)), out["qid"])
+    spans, span_mask = masked_regions(Variant(Path(variant)), out["qid"])
     masked = retrieval_scores(pred, order, spans, span_mask)
     out["ap_span"], out["iou_span"] = masked.ap.mean(1), masked.iou
     out["in_mask"] = center_in_mask(top1, spans, span_mask) & present

@@ -117,15 +117,19 @@ def training_table(results: Results) -> Table:
                  "the best query-blind baseline's mAP on the same split.")
 
 
+def _model_ap(results: Results, dataset: str, model: str,
+              evaluation: str) -> tuple[list[str], np.ndarray | None, np.ndarray | None]:
+    """A model's cells on ``dataset`` and its seed-averaged per-query AP on ``evaluation`` and on the split."""
+    keys = list(results.model_cells(dataset, model)["key"])
+    return keys, results.seed_mean(keys, evaluation, "ap"), results.seed_mean(keys, results.experiment["split"], "ap")
+
+
 def specificity_table(results: Results, dataset: str) -> Table:
-    split = results.experiment["split"]
     _, floor = _floor(results, dataset, PAPER)
     detector = results.baseline_cell(dataset, "mask_detector")
     rows = []
     for model in results.models(dataset):
-        keys = list(results.model_cells(dataset, model)["key"])
-        masked = results.seed_mean(keys, PAPER, "ap")
-        standard = results.seed_mean(keys, split, "ap")
+        keys, masked, standard = _model_ap(results, dataset, model, PAPER)
         if masked is None or standard is None:
             continue
         over = (A.boot_queries(lambda a, b: 100 * (a.mean(1) - b.mean(1)), [[masked, floor]],
@@ -153,14 +157,11 @@ def specificity_table(results: Results, dataset: str) -> Table:
 
 
 def _dataset_rows(results: Results, evaluation: str = PAPER) -> list[dict[str, Any]]:
-    split = results.experiment["split"]
     rows = []
     for dataset in results.datasets():
         name = dataset["name"]
         for model in results.models(name):
-            keys = list(results.model_cells(name, model)["key"])
-            masked = results.seed_mean(keys, evaluation, "ap")
-            standard = results.seed_mean(keys, split, "ap")
+            keys, masked, standard = _model_ap(results, name, model, evaluation)
             if masked is None or standard is None:
                 continue
             spurious = A.pct_mean(masked, A.offset_of(name, model, evaluation))

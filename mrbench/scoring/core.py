@@ -247,20 +247,22 @@ def _masks(variants: list[Path], truth: GroundTruth, n_files: int) -> list[tuple
     if len(variants) not in (1, n_files):
         raise MrbenchError(f"{len(variants)} variant directories for {n_files} masked prediction files "
                            "(give one for all, or one per file)")
-    tables = []
-    for directory in variants:
-        variant = Variant(directory)
-        regions = [variant.masked_windows(qid) for qid in truth.qids]
-        width = max(1, max(len(r) for r in regions))
-        check_allocation((len(regions), width, 2), 8, "the masked windows", file=variant.manifest_path)
-        array = np.zeros((len(regions), width, 2))
-        mask = np.zeros((len(regions), width), dtype=bool)
-        for row, region in enumerate(regions):
-            if region:
-                array[row, : len(region)] = region
-                mask[row, : len(region)] = True
-        tables.append((array, mask))
+    tables = [masked_regions(Variant(directory), truth.qids) for directory in variants]
     return tables * n_files if len(tables) == 1 else tables
+
+
+def masked_regions(variant: Variant, qids: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The masked regions ``([Q, M, 2], [Q, M])`` of ``qids`` (in that order) from the variant's manifest."""
+    regions = [variant.masked_windows(qid) for qid in qids]
+    width = max(1, max((len(r) for r in regions), default=1))
+    check_allocation((len(regions), width, 2), 8, "the masked windows", file=variant.manifest_path)
+    array = np.zeros((len(regions), width, 2))
+    mask = np.zeros((len(regions), width), dtype=bool)
+    for row, region in enumerate(regions):
+        if region:
+            array[row, : len(region)] = region
+            mask[row, : len(region)] = True
+    return array, mask
 
 
 @dataclass(frozen=True)
