@@ -740,3 +740,37 @@ def test_gt_block_of_a_centred_window() -> None:
     """Centre 0.5, width 0.5 on 10 clips: [2.5, 7.5] clips -> block floor 2 to ceil 8."""
     first, last = gt_blocks(torch.tensor([[[0.5, 0.5]]]), torch.tensor([[True]]), torch.tensor([10]))
     assert (first.tolist(), last.tolist()) == ([2], [8])
+
+
+def test_jittered_counts_rate_is_the_first_float64_draw_of_the_generator() -> None:
+    """rate = low + (high - low) * U, U the generator's first float64 uniform: seed 0 gives
+    U = 0.97005..., rate 1.47005 on n = 100 eligible clips: all 100 kept and floor(47.005) = 47
+    repeated (147 copies); seed 1 gives U = 0.06105..., rate 0.56105: floor(56.105) = 56 kept."""
+    eligible = torch.ones(1, 100, dtype=torch.bool)
+    n = torch.tensor([100])
+    assert torch.rand(1, generator=torch.Generator().manual_seed(0), dtype=torch.float64).item() == pytest.approx(
+        0.9700530018, abs=1e-9)
+    up = _jittered_counts(eligible, n, (0.5, 1.5), torch.Generator().manual_seed(0))
+    assert (up.sum().item(), (up == 2).sum().item(), (up == 1).sum().item()) == (147, 47, 53)
+    down = _jittered_counts(eligible, n, (0.5, 1.5), torch.Generator().manual_seed(1))
+    assert (down.sum().item(), down.max().item()) == (56, 1)
+
+
+def test_pick_and_jittered_counts_draw_only_from_the_given_generator() -> None:
+    """The same seeded generator gives the same subsets and copy counts whatever the global
+    torch seed: nothing is drawn from the global stream."""
+    eligible = torch.ones(2, 40, dtype=torch.bool)
+
+    def draws(global_seed: int) -> list[torch.Tensor]:
+        torch.manual_seed(global_seed)
+        gen = torch.Generator().manual_seed(7)
+        return [_pick(eligible, torch.tensor([10, 20]), gen),
+                _jittered_counts(eligible, torch.tensor([20, 30]), (1.5, 1.5), gen),
+                _jittered_counts(eligible, torch.tensor([20, 30]), (0.5, 1.5), gen)]
+
+    first, second = draws(1), draws(2)
+    for a, b in zip(first, second, strict=True):
+        assert torch.equal(a, b)
+    assert first[0].sum(1).tolist() == [10, 20]
+    # rate 1.5: 20 (30) clips of 40 kept, floor(0.5 * 20) = 10 (15) of them repeated
+    assert first[1].sum(1).tolist() == [30, 45] and (first[1] == 2).sum(1).tolist() == [10, 15]
