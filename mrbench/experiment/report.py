@@ -503,6 +503,15 @@ def predictive_png(results: Results, points: pd.DataFrame) -> bytes:
     return _png(draw, (11.0, 4.5))
 
 
+def _parquet(frame: pd.DataFrame) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
 def build_report(folder: str | Path, out: str | Path) -> list[Path]:
     """Write the report of the run (or committed results) in ``folder`` to ``out``; returns the files."""
     results = load_results(folder)
@@ -527,15 +536,11 @@ def build_report(folder: str | Path, out: str | Path) -> list[Path]:
     written = []
     for table in tables:
         for suffix, data in ((".md", f"# {table.title}\n\n{table.markdown}\n\n{table.note}\n".encode()),
-                             (".csv", table.frame.to_csv(index=False, float_format="%.4f", lineterminator="\n").encode())):
+                             (".csv", table.frame.to_csv(index=False, float_format="%.4f", lineterminator="\n").encode()),
+                             (".parquet", _parquet(table.frame))):
             atomic_write_bytes(out / f"{table.name}{suffix}", data)
             written.append(out / f"{table.name}{suffix}")
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    sink = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_pandas(points, preserve_index=False), sink, compression="zstd")
-    atomic_write_bytes(out / "cells.parquet", sink.getvalue().to_pybytes())
+    atomic_write_bytes(out / "cells.parquet", _parquet(points))
     written.append(out / "cells.parquet")
     plots = [("sensitivity.png", sensitivity_png(results, raw)),
              ("mask_dependence.png", mask_png(results, per_variant.frame, matrix)),
