@@ -774,3 +774,23 @@ def test_pick_and_jittered_counts_draw_only_from_the_given_generator() -> None:
     assert first[0].sum(1).tolist() == [10, 20]
     # rate 1.5: 20 (30) clips of 40 kept, floor(0.5 * 20) = 10 (15) of them repeated
     assert first[1].sum(1).tolist() == [30, 45] and (first[1] == 2).sum(1).tolist() == [10, 15]
+
+
+def test_choose_partners_minus_one_only_for_the_anchor_without_partner_and_own_generator() -> None:
+    """Anchor 0 may pair with row 1 only, anchor 1 with nobody: [1, -1] for every strategy
+    (the "no partner" test is per anchor, not over the batch). The random and mix draws come
+    from the given generator alone: the same seed, whatever the global seed, same partners."""
+    eligible = torch.tensor([[False, True, False], [False, False, False], [True, True, False]])
+    sim = torch.tensor([[1.0, 0.2, 0.9], [0.2, 1.0, 0.1], [0.9, 0.1, 1.0]])
+    anchors = torch.tensor([0, 1])
+    for strategy in ("sim", "dissim", "mix", "random"):
+        partners = choose_partners(anchors, eligible, strategy, torch.Generator().manual_seed(0), sim)
+        assert partners.tolist() == [1, -1], strategy
+    many = torch.arange(3).repeat(20)
+    wide = torch.ones(3, 3, dtype=torch.bool) & ~torch.eye(3, dtype=torch.bool)
+    for strategy in ("mix", "random"):
+        runs = []
+        for global_seed in (1, 2):
+            torch.manual_seed(global_seed)
+            runs.append(choose_partners(many, wide, strategy, torch.Generator().manual_seed(3), sim))
+        assert torch.equal(runs[0], runs[1]), strategy
