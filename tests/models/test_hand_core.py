@@ -794,3 +794,23 @@ def test_choose_partners_minus_one_only_for_the_anchor_without_partner_and_own_g
             torch.manual_seed(global_seed)
             runs.append(choose_partners(many, wide, strategy, torch.Generator().manual_seed(3), sim))
         assert torch.equal(runs[0], runs[1]), strategy
+
+
+def test_plan_layout_counts_in_float64_and_from_the_given_generator() -> None:
+    """Target of 93 clips with block [0, 3): 90 background clips, alpha 0.7: in float64
+    90 * 0.7 = 62.99999999999999, floor 62 (Python's int(90 * 0.7), the reference's count;
+    float32 would round the product to 63); the other video of 10 clips gives floor(10 * 0.3)
+    = 3. With jitter, the same seeded generator gives the same layout whatever the global seed."""
+    lengths = torch.tensor([93, 10])
+    start, end = torch.tensor([0, 0]), torch.tensor([3, 1])
+    target, other, first = torch.tensor([0]), torch.tensor([1]), torch.tensor([False])
+    lay = plan_layouts(lengths, start, end, target, other, first, torch.Generator().manual_seed(0),
+                       alpha=0.7, jitter=(1.0, 1.0))
+    assert (lay.length.item(), lay.own.sum().item()) == (62 + 3 + 3, 62 + 3)
+    runs = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        runs.append(plan_layouts(torch.tensor([40, 40]), start, end, target, other, first,
+                                 torch.Generator().manual_seed(5), alpha=0.5, jitter=(0.5, 1.5)))
+    assert torch.equal(runs[0].row, runs[1].row) and torch.equal(runs[0].clip, runs[1].clip)
+    assert torch.equal(runs[0].length, runs[1].length)
