@@ -140,6 +140,8 @@ def json_lines(text: str, name: str, limits: ReadLimits | None = None) -> Iterat
     at LF, CRLF or CR); bad JSON raises :class:`ValidationError` naming ``name``, the line and
     the column. ``limits`` bounds the number of lines and their length."""
     lines = split_lines(text)
+    if lines[-1] == "":  # the empty piece after a final line break is not a line
+        lines.pop()
     if limits is not None and limits.max_lines is not None and len(lines) > limits.max_lines:
         raise limits.exceeded(f"{len(lines)} lines is more than the bound of {limits.max_lines}", file=name)
     max_chars = None if limits is None else limits.max_line_chars

@@ -843,7 +843,7 @@ def test_read_records_json_array_and_jsonl_by_suffix_and_content(tmp_path: Path)
     # the bounds reach the file's bytes and its JSON Lines
     with pytest.raises(ValidationError, match=r"bytes is more than the bound of 10 \(a test bound\)"):
         read_records(lines, limits=ReadLimits(10, why="a test bound"))
-    with pytest.raises(ValidationError, match=r"4 lines is more than the bound of 2"):
+    with pytest.raises(ValidationError, match=r"3 lines is more than the bound of 2"):
         read_records(objects, limits=bound)
 
 
@@ -1276,3 +1276,37 @@ def test_read_records_names_a_fifo_as_not_a_prediction_file(tmp_path: Path) -> N
     with pytest.raises(ValidationError) as info:
         read_records(fifo)
     assert info.value.reason == "is not a regular file (a prediction file is expected)"
+
+
+def test_mean_map_averages_the_per_threshold_maps_in_that_order() -> None:
+    """mAP is the mean over thresholds of each threshold's mAP (the column means), as the
+    reference evaluator computes it. On this matrix the float result depends on the order:
+    the mean of all entries gives 0.47 and the mean of the row means 0.47000000000000003."""
+    from mrbench.scoring.core import MAP_THRESHOLDS, RetrievalScores
+
+    ap = np.array([[0.9, 0.1, 0.0, 0.9, 0.0, 0.5, 0.0, 0.3, 0.5, 0.4],
+                   [0.4, 0.0, 0.0, 0.1, 0.0, 0.7, 0.5, 0.7, 0.2, 0.6],
+                   [0.8, 0.4, 0.5, 1.0, 0.8, 1.0, 0.4, 0.7, 1.0, 0.7]])
+    assert ap.shape[1] == len(MAP_THRESHOLDS)
+    scores = RetrievalScores(ap=ap, iou=np.zeros(3))
+    assert scores.mean_map() == 0.4699999999999999
+    assert scores.map_at(0.5) == 0.7000000000000001  # (0.9 + 0.4 + 0.8) / 3, summed left to right
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+@pytest.mark.parametrize("final_break", [True, False])
+def test_json_lines_counts_lines_not_line_breaks(newline: str, final_break: bool) -> None:
+    """A file of exactly ``max_lines`` lines is accepted whether or not its last line ends
+    with a line break; one line more is refused and counted as such."""
+    from mrbench.io import ReadLimits, json_lines
+
+    bound = ReadLimits(10_000, max_lines=2, why="a test bound")
+
+    def text(count: int) -> str:
+        return newline.join(f'{{"qid": {k}}}' for k in range(count)) + (newline if final_break else "")
+
+    assert [number for number, _ in json_lines(text(2), "p", bound)] == [1, 2]
+    with pytest.raises(ValidationError, match=r"^p: 3 lines is more than the bound of 2"):
+        list(json_lines(text(3), "p", bound))
+    assert list(json_lines("", "p", bound)) == []
+    assert list(json_lines(newline * 2, "p", bound)) == []
