@@ -256,6 +256,36 @@ def test_segments_list_content_then_flanks_with_their_weights() -> None:
     assert flank_rows and all(np.all(seg[4] == 2.0) for seg in flank_rows)
 
 
+
+def test_scores_are_four_times_the_strength_plus_annotator_noise() -> None:
+    """_scores: three annotators score ``rint(4 h + N(0, 0.7))`` clipped to 0..4, with the
+    noise drawn from the generator it is given (here two seeds' draws, written out)."""
+    h = np.array([0.0] * 8 + [0.25, 0.5, 0.75] + [1.0] * 8)
+    for seed in (0, 3):
+        noise = 0.7 * np.random.default_rng(seed).standard_normal((h.size, 3))
+        raw = 4.0 * h[:, None] + noise
+        assert raw.min() < -0.5 and raw.max() > 4.5  # both clips are reached
+        expected = [[min(4, max(0, round(v))) for v in row] for row in raw.tolist()]
+        assert _scores(np.random.default_rng(seed), h) == expected
+
+
+def test_segments_weights_are_float32_and_distractors_follow_the_bump() -> None:
+    """Every weight vector is float32 (the features' dtype: rendering stays float32
+    arithmetic); a distractor of strength w over n clips weighs content * w * (0.6 + 0.4 bump)."""
+    config = small_config(content=0.5, flank=2.0, distractors=2)
+    _, videos = plan(config)
+    segments = _segments(config, videos)
+    assert all(seg[4].dtype == np.float32 for seg in segments)
+    planted = [(b, s, e, concept, strength) for b, video in enumerate(videos) for q in video.queries
+               for concept, s, e, strength in q.distractors]
+    assert planted
+    by_place = {seg[:4]: seg[4] for seg in segments}
+    for b, s, e, concept, strength in planted:
+        n = e - s
+        bump = [math.sin(math.pi * (i + 0.5) / n) for i in range(n)]
+        expected = [0.5 * strength * (0.6 + 0.4 * value) for value in bump]
+        np.testing.assert_allclose(by_place[(b, s, e, concept)], expected, rtol=1e-6)
+
 # --- the schema ----------------------------------------------------------------------------------
 def line(**fields: object) -> dict[str, object]:
     """A valid community-format record with ``fields`` overridden."""

@@ -268,6 +268,13 @@ def test_debiased_recall_hand_values() -> None:
     assert far[0, 0] == 0.0
 
 
+def test_debiased_recall_without_candidates_is_zero() -> None:
+    """No candidate column at all (every query predicted nothing): zeros ``[Q, T]``."""
+    gt = np.array([[[0.0, 10.0]], [[5.0, 8.0]]])
+    empty = debiased_recall(np.zeros((2, 0, 3)), np.zeros(2, dtype=int), gt, np.ones((2, 1), dtype=bool),
+                            np.array([100.0, 50.0]), (0.3, 0.5, 0.7), n=5)
+    assert empty.shape == (2, 3) and empty.dtype == np.float64 and not empty.any()
+
 def test_debiased_recall_at_n_takes_the_best_iou_hit() -> None:
     """dR@2: among the hitting candidates the one of highest IoU is discounted (not the first):
     candidate 1 [0, 8] on GT [0, 10] (IoU 0.8, alpha 1 * 0.98), candidate 2 exact (alpha 1).

@@ -107,12 +107,14 @@ def test_missing_queries_raise_unless_allowed_and_then_score_zero() -> None:
     assert report["mrbench"]["MR-full-mIoU"] == pytest.approx(100 * (145 - 19) / 200)
 
 
-def write_variant(directory: Path, regions: dict[int, list[list[float]]], gt: list[dict[str, Any]]) -> Path:
-    """A minimal masked-variant directory: manifest.json with each query's masked regions."""
+def write_variant(directory: Path, regions: dict[int, list[list[float]]], gt: list[dict[str, Any]],
+                  **fields: Any) -> Path:
+    """A minimal masked-variant directory: manifest.json with each query's masked regions (and
+    any other manifest ``fields``)."""
     directory.mkdir(parents=True)
     (directory / "annotations").mkdir()
     (directory / "annotations" / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in gt))
-    manifest = {"split": "val", "queries": {str(q): {"masked_windows": w} for q, w in regions.items()}}
+    manifest = {"split": "val", "queries": {str(q): {"masked_windows": w} for q, w in regions.items()}, **fields}
     (directory / "manifest.json").write_text(json.dumps(manifest))
     return directory
 
@@ -1310,3 +1312,93 @@ def test_json_lines_counts_lines_not_line_breaks(newline: str, final_break: bool
         list(json_lines(text(3), "p", bound))
     assert list(json_lines("", "p", bound)) == []
     assert list(json_lines(newline * 2, "p", bound)) == []
+
+
+def test_dr5_looks_past_the_top_window() -> None:
+    """A top-1 miss followed by the exact GT window: dR1 is 0 and dR5 is 100 (the second
+    candidate hits with both boundaries exact), at every threshold."""
+    preds = [{"qid": 1, "pred_relevant_windows": [[80.0, 90.0, 0.9], [0.0, 20.0, 0.8]]}]
+    extra = score(preds, [gt_record(1, [[0.0, 20.0]])]).to_dict()["mrbench"]
+    for t in ("0.3", "0.5", "0.7"):
+        assert (extra[f"MR-full-dR1@{t}"], extra[f"MR-full-dR5@{t}"]) == (0.0, 100.0)
+
+
+def one_second_clips() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A 10 s video labelled in 1 s clips (clip 9 exists only at 1 s per clip), and predictions
+    whose saliency peaks on clip 9."""
+    gt = [gt_record(1, [[8.0, 10.0]], duration=10.0, relevant_clip_ids=[8, 9], saliency_scores=[[1, 1, 1], [4, 4, 4]])]
+    preds = [{"qid": 1, "pred_relevant_windows": [[8.0, 10.0, 1.0]], "pred_saliency_scores": [0.0] * 9 + [1.0]}]
+    return gt, preds
+
+
+def test_score_reads_the_clip_length_of_the_dataset_or_the_variant(tmp_path: Path) -> None:
+    """The saliency clip length is the one given, else the dataset's (a dataset folder or a
+    catalog dataset under ``root``), else the variant's manifest, else 2 s: 1 s clips are
+    refused at the 2 s default and scored at 1 s."""
+    gt, preds = one_second_clips()
+    gt_file = tmp_path / "val.jsonl"
+    gt_file.write_text(json.dumps(gt[0]) + "\n")
+    with pytest.raises(ValidationError, match=r"clip ids must lie below int\(duration / clip_len\) = 5"):
+        score(preds, gt_file)
+    expected = score(preds, gt_file, clip_len=1.0).to_dict()
+    assert expected["HL-min-VeryGood"]["HL-Hit1"] == 100.0
+    # a dataset folder records its clip length; an explicit clip_len still wins
+    folder = tmp_path / "data"
+    (folder / "annotations").mkdir(parents=True)
+    (folder / "annotations" / "val.jsonl").write_text(gt_file.read_text())
+    (folder / "dataset.json").write_text(json.dumps({"name": "one-second", "clip_len": 1.0, "video_features": {}}))
+    by_folder = score(preds, dataset=str(folder), split="val").to_dict()
+    assert by_folder["HL-min-VeryGood"] == expected["HL-min-VeryGood"]
+    with pytest.raises(ValidationError, match=r"= 5"):
+        score(preds, dataset=str(folder), split="val", clip_len=2.0)
+    # a variant's manifest records it too (and serves a --gt file scored with the variant)
+    variant = write_variant(tmp_path / "variant", {1: [[0.0, 4.0]]}, gt, clip_len=1.0)
+    for report in (score(preds, variant=variant, masked=[preds]), score(preds, gt_file, variant=variant, masked=[preds])):
+        assert report.to_dict()["HL-min-VeryGood"] == expected["HL-min-VeryGood"]
+    bare = write_variant(tmp_path / "bare", {1: [[0.0, 4.0]]}, gt)
+    with pytest.raises(ValidationError, match=r"= 5"):
+        score(preds, variant=bare, masked=[preds])
+
+
+def test_score_finds_a_catalog_dataset_under_root(tmp_path: Path) -> None:
+    """``dataset``/``split`` of the catalog read the split's file under ``root`` with the
+    dataset's clip length (Charades-STA: 1 s; QVHighlights: 2 s)."""
+    gt, preds = one_second_clips()
+    (tmp_path / "charades_test_release.jsonl").write_text(json.dumps(gt[0]) + "\n")
+    report = score(preds, dataset="charades_sta", split="test", root=tmp_path).to_dict()
+    assert report["meta"]["ground_truth"].endswith("charades_test_release.jsonl")
+    assert report["HL-min-VeryGood"]["HL-Hit1"] == 100.0 and report["brief"]["MR-full-R1@0.7"] == 100.0
+    (tmp_path / "highlight_val_release.jsonl").write_text(json.dumps(gt[0]) + "\n")
+    with pytest.raises(ValidationError, match=r"= 5"):
+        score(preds, dataset="qvhighlights", split="val", root=tmp_path)
+    with pytest.raises(MrbenchError, match="give both --dataset and --split"):
+        score(preds, dataset="charades_sta")
+    with pytest.raises(MrbenchError, match="give both --dataset and --split"):
+        score(preds, split="test")
+
+
+def test_masked_regions_pack_each_querys_windows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``masked_regions``: ``[Q, M, 2]`` windows and ``[Q, M]`` validity, M the most windows of
+    any query (at least 1, also for no query); the allocation bound names the manifest."""
+    import mrbench.io
+    from mrbench.masking.variant import Variant
+    from mrbench.scoring.core import masked_regions
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"split": "val", "queries": {
+        "1": {"masked_windows": [[0.0, 4.0], [10.0, 12.5]]}, "2": {"masked_windows": [[3.0, 5.0]]},
+        "3": {"masked_windows": []}}}))
+    variant = Variant(tmp_path)
+    windows, valid = masked_regions(variant, [2, 1, 3])
+    assert windows.tolist() == [[[3.0, 5.0], [0.0, 0.0]], [[0.0, 4.0], [10.0, 12.5]], [[0.0, 0.0], [0.0, 0.0]]]
+    assert valid.tolist() == [[True, False], [True, True], [False, False]]
+    for qids, shape in (([2], (1, 1, 2)), ([3], (1, 1, 2)), ([], (0, 1, 2))):
+        windows, valid = masked_regions(variant, qids)
+        assert windows.shape == shape and valid.shape == shape[:2]
+    # three queries x two windows x two float64 bounds = 96 bytes: at the bound, then past it
+    monkeypatch.delenv("MRBENCH_SIZE_LIMIT_FACTOR", raising=False)
+    monkeypatch.setattr(mrbench.io, "MAX_ARRAY_BYTES", 96)
+    assert masked_regions(variant, [1, 2, 3])[0].shape == (3, 2, 2)
+    monkeypatch.setattr(mrbench.io, "MAX_ARRAY_BYTES", 95)
+    with pytest.raises(ValidationError) as info:
+        masked_regions(variant, [1, 2, 3])
+    assert str(info.value).startswith(f"{tmp_path / 'manifest.json'}: the masked windows would need ")

@@ -122,8 +122,37 @@ def test_an_entry_folder_is_scored_as_the_build_scores_it(tmp_path: Path, capsys
     assert report["meta"]["predictions"].endswith("preds_seed1.jsonl.gz")
     capsys.readouterr()
     for args, words in ((["--json", "-"], "choose one with --entry-seed"), (["--entry-seed", "5"], "the entry has seeds 0, 1"),
-                        (["--entry-seed", "0", "--gt", "gt.jsonl"], "drop --gt")):
+                        (["--entry-seed", "0", "--gt", "gt.jsonl"], "drop --gt"),
+                        (["--entry-seed", "0", "--clip-len", "1"], "--variant and --clip-len")):
         assert run(["score", str(entry), *args]) == 2
         assert words in capsys.readouterr().err
     assert run(["score", str(tmp_path / "nothing.jsonl"), "--entry-seed", "0"]) == 2
     assert "--entry-seed applies to an entry folder" in capsys.readouterr().err
+
+
+def test_clip_len_option_sets_the_saliency_clip_length(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Labels in 1 s clips: refused at the 2 s default (one line, exit 2), scored with
+    ``--clip-len 1``; a clip length that is not positive is a usage error."""
+    from tests.test_hand_scoring import one_second_clips
+
+    gt_records, pred_records = one_second_clips()
+    gt = write_jsonl(tmp_path / "gt.jsonl", gt_records)
+    preds = write_jsonl(tmp_path / "preds.jsonl", pred_records)
+    assert run(["score", str(preds), "--gt", str(gt)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "clip ids must lie below int(duration / clip_len) = 5" in err
+    assert run(["score", str(preds), "--gt", str(gt), "--clip-len", "1", "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["HL-min-VeryGood"]["HL-Hit1"] == 100.0
+    for bad in ("0", "-1", "nan"):
+        assert run(["score", str(preds), "--gt", str(gt), "--clip-len", bad]) == 2
+        assert "--clip-len" in capsys.readouterr().err
+
+
+def test_cli_bootstrap_defaults_are_the_librarys() -> None:
+    """``--seed`` and ``--n-boot`` default to the library's bootstrap seed and replicate count
+    (the CLI imports no numpy at startup, so it spells them out)."""
+    from mrbench.cli.score import score
+    from mrbench.scoring.bootstrap import BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED
+
+    defaults = {param.name: param.default for param in score.params}
+    assert (defaults["seed"], defaults["n_boot"]) == (BOOTSTRAP_SEED, BOOTSTRAP_REPLICATES) == (0, 1000)

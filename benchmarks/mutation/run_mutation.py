@@ -140,14 +140,11 @@ GROUPS: dict[str, Group] = {
              "reference_models/core/postprocess.py"),
             ("tests/models/test_core.py", "tests/models/test_vsdc.py", "tests/models/test_tdem.py",
              "tests/models/test_tddetr.py", "tests/models/test_hand_core.py"),
-            # VSDC: its module-level functions (similarity, partners, layouts, ground-truth
-            # blocks, TEF); the batch assembly of the VSDC class is not in the pass yet (its
-            # tests take tens of seconds per mutant on two cores)
+            # the whole of vsdc.py: the module-level functions (similarity, partners, layouts,
+            # ground-truth blocks, TEF) and the VSDC class's batch assembly
             functions=("reference_models.core.matcher.*", "reference_models.core.losses.*",
                        "reference_models.core.tdem.*", "reference_models.core.postprocess.*",
-                       *(f"reference_models.core.vsdc.x_{name}__mutmut_*" for name in (
-                           "pair_similarity", "eligible_partners", "choose_partners", "_pick",
-                           "_jittered_counts", "plan_layouts", "tef", "gt_blocks", "pad_length"))),
+                       "reference_models.core.vsdc.*"),
             forkserver=True,
         ),
     ]

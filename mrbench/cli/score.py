@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from mrbench.cli.options import SEED, size_limit_option
+from mrbench.cli.options import SEED, FiniteFloat, size_limit_option
 
 
 @click.command("score")
@@ -26,6 +26,9 @@ from mrbench.cli.options import SEED, size_limit_option
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--n-boot", type=click.IntRange(1, 1_000_000), default=1000, show_default=True,
               help="Bootstrap replicates.")
+@click.option("--clip-len", type=FiniteFloat(0, min_open=True), default=None, metavar="SECONDS",
+              help="Clip length of the ground truth's saliency labels (default: the dataset's or the variant's; "
+                   "2 s, QVHighlights', for --gt FILE alone).")
 @click.option("--allow-missing", is_flag=True, help="Score queries without a prediction as zero instead of failing.")
 @click.option("--entry-seed", type=SEED, default=None,
               help="With an entry folder: the training seed whose predictions to score (needed when it has several).")
@@ -42,6 +45,7 @@ def score(
     ci: bool,
     seed: int,
     n_boot: int,
+    clip_len: float | None,
     allow_missing: bool,
     entry_seed: int | None,
 ) -> None:
@@ -64,9 +68,9 @@ def score(
     folders = [*variant, root, *(p for p in (pred,) if Path(p).is_dir())]  # an entry or bundle folder too
     entry = Path(pred).is_dir() and _is_entry(Path(pred))
     if entry:
-        if gt or dataset or split or root or masked or variant:
+        if gt or dataset or split or root or masked or variant or clip_len is not None:
             raise click.UsageError("an entry folder brings its ground truth, masked predictions and variant: "
-                                   "drop --gt, --dataset, --split, --root, --masked and --variant")
+                                   "drop --gt, --dataset, --split, --root, --masked, --variant and --clip-len")
         from mrbench.leaderboard.runs import load_entry, score_entry_run
 
         sub, ref = load_entry(pred)
@@ -90,7 +94,7 @@ def score(
         from mrbench.scoring import score as run_score
 
         report = run_score(pred, gt, dataset=dataset, split=split, root=root, masked=masked,
-                           variant=list(variant) or None, **options)
+                           variant=list(variant) or None, clip_len=clip_len, **options)
     if json_out == "-":
         click.echo(report.to_json())
         return

@@ -90,6 +90,12 @@ class Variant:
         return split
 
     @property
+    def clip_len(self) -> float | None:
+        """The clip length (s) the variant was built with; ``None`` when the manifest has none."""
+        value = self.manifest.get("clip_len")
+        return None if value is None else float(value)
+
+    @property
     def annotations(self) -> Path:
         """The variant's annotation file (the original windows), which must exist."""
         path = self.path / "annotations" / f"{self.split}.jsonl"

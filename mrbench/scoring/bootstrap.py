@@ -6,9 +6,14 @@ import numpy as np
 
 from mrbench.io import check_allocation
 
+#: Replicates and seed of every bootstrap interval mrbench reports unless told otherwise.
+BOOTSTRAP_REPLICATES = 1000
+BOOTSTRAP_SEED = 0
+
 
 def bootstrap_intervals(
-    per_query: dict[str, np.ndarray], *, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+    per_query: dict[str, np.ndarray], *, n_boot: int = BOOTSTRAP_REPLICATES, seed: int = BOOTSTRAP_SEED,
+    level: float = 0.95,
 ) -> dict[str, list[float]]:
     """``{key: [low, high]}`` (x100, 2 decimals) for metrics that are means over queries.
 

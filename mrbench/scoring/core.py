@@ -32,7 +32,7 @@ from mrbench.metrics.retrieval import (
 )
 from mrbench.metrics.spurious import center_in_mask
 from mrbench.scoring import keys as K
-from mrbench.scoring.bootstrap import bootstrap_intervals
+from mrbench.scoring.bootstrap import BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED, bootstrap_intervals
 from mrbench.scoring.bundle import Bundle, is_bundle, read_bundle
 from mrbench.scoring.groundtruth import HL_CLIP_LEN, GroundTruth, GroundTruthLike, load_ground_truth
 from mrbench.scoring.predictions import (
@@ -86,9 +86,9 @@ def score(
     variant: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
     allow_missing: bool = False,
     ci: bool = False,
-    seed: int = 0,
-    n_boot: int = 1000,
-    clip_len: float = HL_CLIP_LEN,
+    seed: int = BOOTSTRAP_SEED,
+    n_boot: int = BOOTSTRAP_REPLICATES,
+    clip_len: float | None = None,
     limit_factor: float | None = None,
 ) -> Report:
     """Score predictions (a JSONL path, a list of prediction dicts, or a bundle) -> :class:`Report`.
@@ -100,7 +100,9 @@ def score(
     variants (one per mask seed) for the spurious block; ``variant`` gives their manifests
     (one directory for all files, or one per file; a directory of ``seed*/`` variants counts as
     one per seed). Missing queries raise unless ``allow_missing`` (then they score zero).
-    ``ci`` adds bootstrap 95% intervals (``n_boot`` replicates, ``seed``). Prediction files are
+    ``ci`` adds bootstrap 95% intervals (``n_boot`` replicates, ``seed``). ``clip_len`` (s) is the
+    saliency clip length of the ground truth; by default the dataset's or the variant's, and
+    :data:`~mrbench.scoring.groundtruth.HL_CLIP_LEN` for a ``gt`` given directly. Prediction files are
     read within bounds set by the ground truth, scaled by ``limit_factor`` (see
     :func:`~mrbench.scoring.predictions.prediction_limits`).
     """
@@ -163,8 +165,8 @@ def compute_metrics(
     masks: list[tuple[np.ndarray, np.ndarray]] | None = None,
     *,
     ci: bool = False,
-    seed: int = 0,
-    n_boot: int = 1000,
+    seed: int = BOOTSTRAP_SEED,
+    n_boot: int = BOOTSTRAP_REPLICATES,
 ) -> dict[str, Any]:
     """Every metric of already validated predictions: the report dict without ``meta``.
 
@@ -221,22 +223,26 @@ def _resolve_ground_truth(
     split: str | None,
     root: str | os.PathLike | None,
     variants: list[Path],
-    clip_len: float,
+    clip_len: float | None,
 ) -> GroundTruth:
+    """The ground truth, read with clip length ``clip_len`` if given, else the dataset's, else
+    the (first) variant's, else :data:`HL_CLIP_LEN`."""
+    recorded = Variant(variants[0]).clip_len if variants else None
+    fallback = next(value for value in (clip_len, recorded, HL_CLIP_LEN) if value is not None)
     if gt is not None:
-        return load_ground_truth(gt, clip_len=clip_len)
+        return load_ground_truth(gt, clip_len=fallback)
     if dataset is not None or split is not None:
         if dataset is None or split is None:
             raise MrbenchError("give both --dataset and --split (or --gt FILE)")
         from mrbench.data.catalog import resolve_split
 
-        source = resolve_split(dataset, split, root=root)
+        source = resolve_split(dataset, split, root=root, clip_len=clip_len)
         if source.answers:  # e.g. QVHighlights' test: the answers are a split of their own
             raise MrbenchError(f"{dataset} split {split!r} is released without answers; "
                                f"score against --split {source.answers}")
-        return load_ground_truth(source.load(), clip_len=clip_len)
+        return load_ground_truth(source.load(), clip_len=source.clip_len)
     if variants:
-        return load_ground_truth(Variant(variants[0]).annotations, clip_len=clip_len)
+        return load_ground_truth(Variant(variants[0]).annotations, clip_len=fallback)
     raise MrbenchError("no ground truth: pass --gt FILE, or --dataset NAME --split SPLIT, or --variant DIR")
 
 
