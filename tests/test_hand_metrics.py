@@ -515,3 +515,20 @@ def test_ap_adds_only_the_recall_steps_in_order() -> None:
     assert expected == 7 / 18
     ap = average_precision(pred, np.array([10]), gt, np.ones((1, 3), dtype=bool), thresholds=(0.5,))
     assert ap[0, 0] == expected
+
+
+def test_average_precision_keeps_max_pred_when_queries_are_grouped() -> None:
+    """``max_pred`` above 10 holds for every query, also when queries with different GT-window
+    counts are matched in separate groups: query 0's only hit is its 11th prediction (AP 1/11
+    with ``max_pred=20``, 0 with the default 10); query 1 finds both its windows (AP 1)."""
+    pred = np.zeros((2, 12, 3))
+    pred[0, :10] = [[80.0, 90.0, 1.0 - i / 100] for i in range(10)]
+    pred[0, 10:] = [[0.0, 10.0, 0.5], [50.0, 60.0, 0.4]]
+    pred[1, :2] = [[0.0, 10.0, 0.9], [20.0, 30.0, 0.8]]
+    n_pred = np.array([12, 2])
+    gt = np.array([[[0.0, 10.0], [0.0, 0.0]], [[0.0, 10.0], [20.0, 30.0]]])
+    gt_mask = np.array([[True, False], [True, True]])
+    wide = average_precision(pred, n_pred, gt, gt_mask, max_pred=20)
+    np.testing.assert_allclose(wide, [[1 / 11] * wide.shape[1], [1.0] * wide.shape[1]])
+    default = average_precision(pred, n_pred, gt, gt_mask)
+    np.testing.assert_allclose(default, [[0.0] * wide.shape[1], [1.0] * wide.shape[1]])
