@@ -139,7 +139,7 @@ GROUPS: dict[str, Group] = {
              "reference_models/core/vsdc.py", "reference_models/core/tdem.py",
              "reference_models/core/postprocess.py"),
             ("tests/models/test_core.py", "tests/models/test_vsdc.py", "tests/models/test_tdem.py",
-             "tests/models/test_tddetr.py", "tests/models/test_hand_core.py"),
+             "tests/models/test_tddetr.py", "tests/models/test_release_presets.py", "tests/models/test_hand_core.py"),
             # the whole of vsdc.py: the module-level functions (similarity, partners, layouts,
             # ground-truth blocks, TEF) and the VSDC class's batch assembly
             functions=("reference_models.core.matcher.*", "reference_models.core.losses.*",

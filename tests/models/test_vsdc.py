@@ -201,6 +201,49 @@ def window_clips(spans: torch.Tensor, span_mask: torch.Tensor, length: int) -> l
     return out
 
 
+def assert_rows_move_their_blocks(batch: dict[str, torch.Tensor], out: dict[str, torch.Tensor], qvh: bool) -> None:
+    """Every output row k of query q: the windows and the whole ground-truth block (windows and
+    relevant clips) of q intact at one whole-clip shift, labels only there, TEF of the new
+    length, zero features past its end, saliency pairs on the new clips."""
+    lengths_in, lengths_out = batch["video_mask"].sum(1), out["video_mask"].sum(1)
+    n_out = out["video"].shape[0]
+    assert all(out[k].shape[0] == n_out for k in out)
+    for k in range(n_out):
+        q = int(out["index"][k])
+        n_old, n_new = int(lengths_in[q]), int(lengths_out[k])
+        assert torch.equal(out["text"][k], batch["text"][q])
+        assert not out["video_mask"][k, n_new:].any() and out["video_mask"][k, :n_new].all()
+        assert not out["video"][k, n_new:].any()
+        old = window_clips(batch["spans"][q], batch["span_mask"][q], n_old)
+        new = window_clips(out["spans"][k], out["span_mask"][k], n_new)
+        shifts = {ns - os_ for (os_, _), (ns, _) in zip(old, new, strict=True)}
+        assert len(shifts) == 1  # every window moves by the same whole number of clips
+        shift = shifts.pop()
+        assert [(s + shift, e + shift) for s, e in old] == new
+        # the whole ground-truth block (windows and relevant clips) is intact at the shift
+        rel = batch["relevant"][q, :n_old].nonzero().squeeze(1)
+        lo = min([s for s, _ in old] + rel.tolist())
+        hi = max([e for _, e in old] + (rel + 1).tolist())
+        assert 0 <= lo + shift and hi + shift <= n_new
+        assert torch.equal(out["video"][k, lo + shift:hi + shift, :10], batch["video"][q, lo:hi, :10])
+        assert torch.equal(out["saliency_all"][k, lo + shift:hi + shift], batch["saliency_all"][q, lo:hi])
+        assert torch.equal(out["relevant"][k, :n_new].nonzero().squeeze(1), rel + shift)
+        # relevant / scored clips exist only there
+        assert out["saliency_all"][k, :n_new].sum() == batch["saliency_all"][q, :n_old].sum()
+        # TEF recomputed for the new length
+        i = torch.arange(n_new, dtype=torch.float32)
+        assert torch.allclose(out["video"][k, :n_new, 10], i / n_new)
+        assert torch.allclose(out["video"][k, :n_new, 11], i / n_new + 1.0 / n_new)
+        # saliency pairs: positives are relevant clips; positives of the hard/first pair kept
+        pos, neg = out["saliency_pos"][k], out["saliency_neg"][k]
+        assert out["relevant"][k, pos].all()
+        assert int(pos[0]) == int(batch["saliency_pos"][q, 0]) + shift
+        if qvh and batch["saliency_pos"][q, 0] != batch["saliency_neg"][q, 0]:
+            assert int(neg[0]) == int(batch["saliency_neg"][q, 0]) + shift  # the hard pair
+        if not out["relevant"][k, :n_new].all():
+            assert not out["relevant"][k, neg[-1]]
+
+
 @pytest.mark.parametrize("qvh", [True, False])
 @pytest.mark.parametrize("keep", [False, True])
 def test_vsdc_batch_windows_point_at_the_same_clips(qvh: bool, keep: bool) -> None:
@@ -211,42 +254,9 @@ def test_vsdc_batch_windows_point_at_the_same_clips(qvh: bool, keep: bool) -> No
         batch = make_batch(gen, size, qvh)
         aug = vsdc.VSDC(SOURCES, tef=True, config=config, seed=trial)
         out = aug(batch)
-        lengths_in, lengths_out = batch["video_mask"].sum(1), out["video_mask"].sum(1)
+        lengths_in = batch["video_mask"].sum(1)
         n_out = out["video"].shape[0]
-        assert all(out[k].shape[0] == n_out for k in out)
-        for k in range(n_out):
-            q = int(out["index"][k])
-            n_old, n_new = int(lengths_in[q]), int(lengths_out[k])
-            assert torch.equal(out["text"][k], batch["text"][q])
-            assert not out["video_mask"][k, n_new:].any() and out["video_mask"][k, :n_new].all()
-            old = window_clips(batch["spans"][q], batch["span_mask"][q], n_old)
-            new = window_clips(out["spans"][k], out["span_mask"][k], n_new)
-            shifts = {ns - os_ for (os_, _), (ns, _) in zip(old, new, strict=True)}
-            assert len(shifts) == 1  # every window moves by the same whole number of clips
-            shift = shifts.pop()
-            assert [(s + shift, e + shift) for s, e in old] == new
-            # the whole ground-truth block (windows and relevant clips) is intact at the shift
-            rel = batch["relevant"][q, :n_old].nonzero().squeeze(1)
-            lo = min([s for s, _ in old] + rel.tolist())
-            hi = max([e for _, e in old] + (rel + 1).tolist())
-            assert 0 <= lo + shift and hi + shift <= n_new
-            assert torch.equal(out["video"][k, lo + shift:hi + shift, :10], batch["video"][q, lo:hi, :10])
-            assert torch.equal(out["saliency_all"][k, lo + shift:hi + shift], batch["saliency_all"][q, lo:hi])
-            assert torch.equal(out["relevant"][k, :n_new].nonzero().squeeze(1), rel + shift)
-            # relevant / scored clips exist only there
-            assert out["saliency_all"][k, :n_new].sum() == batch["saliency_all"][q, :n_old].sum()
-            # TEF recomputed for the new length
-            i = torch.arange(n_new, dtype=torch.float32)
-            assert torch.allclose(out["video"][k, :n_new, 10], i / n_new)
-            assert torch.allclose(out["video"][k, :n_new, 11], i / n_new + 1.0 / n_new)
-            # saliency pairs: positives are relevant clips; positives of the hard/first pair kept
-            pos, neg = out["saliency_pos"][k], out["saliency_neg"][k]
-            assert out["relevant"][k, pos].all()
-            assert int(pos[0]) == int(batch["saliency_pos"][q, 0]) + shift
-            if qvh and batch["saliency_pos"][q, 0] != batch["saliency_neg"][q, 0]:
-                assert int(neg[0]) == int(batch["saliency_neg"][q, 0]) + shift  # the hard pair
-            if not out["relevant"][k, :n_new].all():
-                assert not out["relevant"][k, neg[-1]]
+        assert_rows_move_their_blocks(batch, out, qvh)
         # composition: originals first, unchanged
         n_orig = size if keep else n_out - 2 * (n_out - size)
         n_orig = n_out - 2 * ((n_out - n_orig) // 2)
@@ -255,6 +265,43 @@ def test_vsdc_batch_windows_point_at_the_same_clips(qvh: bool, keep: bool) -> No
             n = int(lengths_in[q])
             assert torch.equal(out["video"][k, :n], batch["video"][q, :n])
             assert torch.equal(out["spans"][k], batch["spans"][q])
+
+
+def test_vsdc_block_covers_relevant_clips_outside_the_sampled_windows() -> None:
+    """The ground-truth block is the sampled windows *and* every relevant clip: a relevant clip
+    away from the windows (not a saliency-pair clip) moves with them, intact."""
+    gen = torch.Generator().manual_seed(21)
+    config = vsdc.VSDCConfig(anchor_fraction=1.0, keep_originals=True)
+    widened = 0
+    for trial in range(10):
+        batch = make_batch(gen, 6, True)
+        lengths = batch["video_mask"].sum(1)
+        for q in range(6):
+            n = int(lengths[q])
+            taken = set(batch["relevant"][q, :n].nonzero().squeeze(1).tolist())
+            taken |= set(batch["saliency_pos"][q].tolist()) | set(batch["saliency_neg"][q].tolist())
+            free = [c for c in (0, n - 1) if c not in taken]
+            if free:
+                batch["relevant"][q, free[0]] = True
+                batch["saliency_all"][q, free[0]] = 1.0
+                widened += 1
+        out = vsdc.VSDC(SOURCES, tef=True, config=config, seed=trial)(batch)
+        assert out["video"].shape[0] > 6
+        assert_rows_move_their_blocks(batch, out, True)
+    assert widened > 20
+
+
+def test_vsdc_without_originals_keeps_only_synthesized_rows() -> None:
+    """``anchor_fraction=1`` and ``keep_originals=False``: every row is an anchor, no original
+    is kept, and every output row is a synthesized sample."""
+    gen = torch.Generator().manual_seed(4)
+    batch = make_batch(gen, 6, True)
+    batch["video_id"] = torch.arange(6)
+    config = vsdc.VSDCConfig(anchor_fraction=1.0, keep_originals=False)
+    out = vsdc.VSDC(SOURCES, tef=True, config=config, seed=1)(batch)
+    assert out["video"].shape[0] == 12
+    assert_rows_move_their_blocks(batch, out, True)
+    assert sorted(out["index"][:6].tolist()) == list(range(6))
 
 
 def test_vsdc_pairs_never_same_video_and_layout() -> None:
