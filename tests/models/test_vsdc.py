@@ -346,3 +346,39 @@ def test_vsdc_batch_without_partners_is_unchanged() -> None:
     batch["video_id"] = torch.zeros(4, dtype=torch.long)  # one video: no eligible partner
     out = vsdc.VSDC(SOURCES)(batch)
     assert out is batch
+
+
+def test_vsdc_settings_are_checked_at_construction() -> None:
+    """alpha and anchor_fraction lie in [0, 1] (both ends allowed); the strategy is a known one;
+    at least one feature source, kept as integer column ranges."""
+    for alpha, fraction in ((0.0, 0.0), (1.0, 1.0), (0.5, 0.25)):
+        made = vsdc.VSDC([(0.0, 6.0), (6, 10)], config=VSDCConfig(alpha=alpha, anchor_fraction=fraction), seed=4)
+        assert made.sources == [(0, 6), (6, 10)] and all(isinstance(v, int) for pair in made.sources for v in pair)
+        assert made.seed == 4 and made.tef is True and made.generator is None
+    for bad in ({"alpha": -0.01}, {"alpha": 1.01}, {"anchor_fraction": -0.1}, {"anchor_fraction": 1.5}):
+        with pytest.raises(ValueError, match="alpha and anchor_fraction must lie in"):
+            vsdc.VSDC(SOURCES, config=VSDCConfig(**bad))
+    with pytest.raises(ValueError, match="unknown VSDC strategy 'nearest'"):
+        vsdc.VSDC(SOURCES, config=VSDCConfig(strategy="nearest"))
+    with pytest.raises(ValueError, match="at least one video feature source"):
+        vsdc.VSDC([])
+    assert vsdc.VSDC(SOURCES, tef=False).tef is False
+
+
+def test_slot_batch_without_a_pair_drops_its_anchor_slots() -> None:
+    """A slot batch whose anchors find no partner (one video, other videos' rows are originals)
+    returns its originals only, every per-row key cut to them, the anchor marks gone; with no
+    anchor marked, the batch is returned as it came (less the marks)."""
+    gen = torch.Generator().manual_seed(8)
+    batch = make_batch(gen, 6, True)
+    batch["video_id"] = torch.tensor([0, 1, 2, 3, 3, 3])
+    anchor = torch.tensor([False, False, False, True, True, True])
+    out = vsdc.VSDC(SOURCES, config=VSDCConfig(slots=True))({**batch, vsdc.ANCHOR_KEY: anchor})
+    assert vsdc.ANCHOR_KEY not in out and set(out) == set(batch)
+    for key, value in batch.items():
+        assert torch.equal(out[key], value[:3]), key
+    none = vsdc.VSDC(SOURCES, config=VSDCConfig(slots=True))({**batch, vsdc.ANCHOR_KEY: torch.zeros(6, dtype=torch.bool)})
+    assert vsdc.ANCHOR_KEY not in none and all(torch.equal(none[k], batch[k]) for k in batch)
+    one = {k: v[:1] for k, v in batch.items()}
+    alone = vsdc.VSDC(SOURCES, config=VSDCConfig(slots=True))({**one, vsdc.ANCHOR_KEY: torch.ones(1, dtype=torch.bool)})
+    assert all(torch.equal(alone[k], one[k]) for k in one)
