@@ -382,3 +382,43 @@ def test_slot_batch_without_a_pair_drops_its_anchor_slots() -> None:
     one = {k: v[:1] for k, v in batch.items()}
     alone = vsdc.VSDC(SOURCES, config=VSDCConfig(slots=True))({**one, vsdc.ANCHOR_KEY: torch.ones(1, dtype=torch.bool)})
     assert all(torch.equal(alone[k], one[k]) for k in one)
+
+
+def test_vsdc_anchor_fraction_draws_that_many_anchors_from_its_generator() -> None:
+    """``anchor_fraction=0.5`` of 8 rows (distinct videos): 4 anchors drawn by the seeded
+    generator, each paired (2 synthesized rows per pair); the other rows are the originals
+    unless ``keep_originals`` keeps all 8. The same seed draws the same anchors, another seed
+    (almost surely) others; a batch of 2 still makes one pair."""
+    gen = torch.Generator().manual_seed(6)
+    batch = make_batch(gen, 8, True)
+    batch["video_id"] = torch.arange(8)
+
+    def run(seed: int, keep: bool, rows: dict[str, torch.Tensor] = batch) -> dict[str, torch.Tensor]:
+        config = VSDCConfig(anchor_fraction=0.5, keep_originals=keep, strategy="random")
+        return vsdc.VSDC(SOURCES, config=config, seed=seed)(rows)
+
+    out = run(0, False)
+    assert out["video"].shape[0] == 4 + 8
+    originals, anchors = out["index"][:4], out["index"][4:8]
+    assert set(originals.tolist()).isdisjoint(anchors.tolist())
+    assert sorted(originals.tolist() + anchors.tolist()) == list(range(8))
+    assert run(0, True)["video"].shape[0] == 8 + 8
+    assert torch.equal(run(0, False)["index"], out["index"])
+    assert any(not torch.equal(run(seed, False)["index"][4:8], anchors) for seed in range(1, 6))
+    pair = run(0, True, {k: v[:2] for k, v in batch.items()})
+    assert pair["video"].shape[0] == 2 + 2
+
+
+@pytest.mark.parametrize("strategy", ["sim", "random"])
+def test_vsdc_settings_reach_the_partner_rule(strategy: str) -> None:
+    """``exclude_above`` below every similarity leaves no partner (the batch comes back as it
+    came) whatever the strategy; ``same_video_partners`` lets rows of one video pair."""
+    gen = torch.Generator().manual_seed(12)
+    batch = make_batch(gen, 6, True)
+    batch["video_id"] = torch.arange(6)
+    config = VSDCConfig(strategy=strategy, exclude_above=-2.0)
+    assert vsdc.VSDC(SOURCES, config=config)(batch) is batch
+    batch["video_id"] = torch.zeros(6, dtype=torch.long)
+    assert vsdc.VSDC(SOURCES, config=VSDCConfig(strategy=strategy))(batch) is batch
+    release = vsdc.VSDC(SOURCES, config=VSDCConfig(strategy=strategy, same_video_partners=True))(batch)
+    assert release["video"].shape[0] == 6 + 12
