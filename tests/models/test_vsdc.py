@@ -422,3 +422,21 @@ def test_vsdc_settings_reach_the_partner_rule(strategy: str) -> None:
     assert vsdc.VSDC(SOURCES, config=VSDCConfig(strategy=strategy))(batch) is batch
     release = vsdc.VSDC(SOURCES, config=VSDCConfig(strategy=strategy, same_video_partners=True))(batch)
     assert release["video"].shape[0] == 6 + 12
+
+
+def test_vsdc_ground_truth_block_hand_values() -> None:
+    """``_gt_blocks``: per row, from the first to past the last clip of the sampled windows and
+    of the relevant clips inside the video (a relevant flag on padding does not count)."""
+    made = vsdc.VSDC(SOURCES)
+    assert made.seed == 0 and made.state_dict() == {"seed": 0, "generator": None}
+    batch = {
+        # row 0: window clips [2, 4) of 10; relevant 2, 3 and 7 -> [2, 8)
+        # row 1: window clips [3, 5) of 6; relevant 4 -> [3, 5) (the padding flag at 8 is ignored)
+        # row 2: window clips [1, 3) of 6; no relevant clip -> [1, 3)
+        "spans": torch.tensor([[[0.3, 0.2]], [[4 / 6, 2 / 6]], [[2 / 6, 2 / 6]]]),
+        "span_mask": torch.tensor([[True], [True], [True]]),
+        "relevant": torch.tensor([[0, 0, 1, 1, 0, 0, 0, 1, 0, 0], [0, 0, 0, 0, 1, 0, 0, 0, 1, 0], [0] * 10]),
+        "video_mask": torch.tensor([[1] * 10, [1] * 6 + [0] * 4, [1] * 6 + [0] * 4]),
+    }
+    start, end = made._gt_blocks(batch, batch["video_mask"].sum(1))
+    assert start.tolist() == [2, 3, 1] and end.tolist() == [8, 5, 3]
