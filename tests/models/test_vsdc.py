@@ -440,3 +440,25 @@ def test_vsdc_ground_truth_block_hand_values() -> None:
     }
     start, end = made._gt_blocks(batch, batch["video_mask"].sum(1))
     assert start.tolist() == [2, 3, 1] and end.tolist() == [8, 5, 3]
+
+
+def test_vsdc_min_count_and_topk_reach_the_layout_and_the_similarity() -> None:
+    """``min_count`` above every set size drops every background set: a synthesized row is then
+    its query's ground-truth block alone. ``topk=1`` makes a pair's similarity its best clip
+    pair: two videos sharing one clip are then near-duplicates (above ``exclude_above=0.99``)
+    and find no partner, while the mean of their top 50 clip pairs stays below it."""
+    gen = torch.Generator().manual_seed(30)
+    batch = make_batch(gen, 5, True)
+    batch["video_id"] = torch.arange(5)
+    aug = vsdc.VSDC(SOURCES, config=VSDCConfig(min_count=10**6, anchor_fraction=1.0, keep_originals=True))
+    start, end = aug._gt_blocks(batch, batch["video_mask"].sum(1))
+    out = aug(batch)
+    assert out["video"].shape[0] > 5
+    for k in range(5, out["video"].shape[0]):
+        q = int(out["index"][k])
+        assert int(out["video_mask"][k].sum()) == int(end[q] - start[q])
+    pair = {key: value[:2].clone() for key, value in batch.items()}
+    pair["video"][1, 0] = pair["video"][0, 0]
+    strict = VSDCConfig(exclude_above=0.99, topk=1)
+    assert vsdc.VSDC(SOURCES, config=strict)(pair) is pair
+    assert vsdc.VSDC(SOURCES, config=VSDCConfig(exclude_above=0.99))(pair)["video"].shape[0] == 2 + 4
