@@ -462,3 +462,24 @@ def test_vsdc_min_count_and_topk_reach_the_layout_and_the_similarity() -> None:
     strict = VSDCConfig(exclude_above=0.99, topk=1)
     assert vsdc.VSDC(SOURCES, config=strict)(pair) is pair
     assert vsdc.VSDC(SOURCES, config=VSDCConfig(exclude_above=0.99))(pair)["video"].shape[0] == 2 + 4
+
+
+def test_vsdc_saliency_pairs_move_hand_cases() -> None:
+    """``_move_pairs`` by hand (one synthesized row each, shift 0, new clips 0..7):
+    a positive exactly at the block's end is outside it and is redrawn among the new relevant
+    clips (only clip 3); a later pair that shares only its positive with the first pair is no
+    repeat, so its negative inside the block stays; a row without any non-relevant clip keeps
+    its negatives, even when another row of the batch has some."""
+    gen = torch.Generator().manual_seed(0)
+    mask = torch.ones(3, 8, dtype=torch.bool)
+    relevant = torch.zeros(3, 8, dtype=torch.bool)
+    relevant[0, 3] = relevant[1, 1] = relevant[1, 3] = True
+    relevant[2] = True  # row 2: every clip relevant, no negative to draw from
+    pos = torch.tensor([[5, 3], [3, 3], [2, 2]])
+    neg = torch.tensor([[0, 0], [0, 1], [2, 2]])
+    zeros = torch.zeros(3, dtype=torch.long)
+    new_pos, new_neg = vsdc.VSDC._move_pairs(pos, neg, zeros, torch.tensor([5, 5, 8]), zeros,
+                                             torch.ones(3, dtype=torch.bool), mask, relevant, gen)
+    assert new_pos[0].tolist() == [3, 3]  # 5 was outside [0, 5): redrawn to the one relevant clip
+    assert new_neg[1].tolist() == [0, 1]  # no repeat, both inside the block: kept
+    assert new_pos[2].tolist() == [2, 2] and new_neg[2].tolist() == [2, 2]  # nothing to redraw from
