@@ -36,6 +36,7 @@ when a module is under ``--threshold`` (default 95 %).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -519,10 +520,24 @@ def module_of(mutant: str) -> str:
     return ".".join(parts)
 
 
+@functools.lru_cache(maxsize=16)
+def _functions_of(path: Path) -> dict[str, str]:
+    """Every function's source in a mutated module, by name (parsed once per file: a mutated
+    module holds thousands of functions)."""
+    import ast
+
+    try:
+        source = path.read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    lines = source.splitlines()
+    return {node.name: "\n".join(lines[node.lineno - 1:node.end_lineno]) for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
 def show(copy: Path, name: str) -> str:
     """The lines a mutant changes (what ``mutmut show`` prints), read from the mutated module
     in the copy: the mutant's function against the ``__mutmut_orig`` one."""
-    import ast
     import difflib
 
     module, function = name.rsplit(".", 1)
@@ -532,15 +547,7 @@ def show(copy: Path, name: str) -> str:
     path = copy / "mutants" / (module.replace(".", "/") + ".py")
     if not path.exists():
         path = copy / "mutants" / module.replace(".", "/") / "__init__.py"
-    try:
-        source = path.read_text(encoding="utf-8")
-    except OSError:
-        return ""
-    tree = ast.parse(source)
-    wanted = {function, function.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"}
-    found = {node.name: ast.get_source_segment(source, node) or ""
-             for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-             and node.name in wanted}
+    found = _functions_of(path)
     original = found.get(function.rsplit("__mutmut_", 1)[0] + "__mutmut_orig", "").splitlines()
     mutated = found.get(function, "").splitlines()
     original = [line.replace("__mutmut_orig", "") for line in original]
