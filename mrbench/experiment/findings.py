@@ -187,11 +187,11 @@ def _score_against(table: Table) -> list[str]:
         paper = part[part["variant"] == PAPER_VARIANT]
         if not paper.empty:
             best = paper.loc[paper["separation"].idxmax()]
+            widest = part.loc[part["separation"].idxmax()]
             lines.append(f"\nUnder the paper's mask (noise, 3 s) the widest separation is **{best['measure']}** "
                          f"({A.Estimate(best['separation'], best['low'], best['high']).text(2)}); over every variant, "
-                         + (lambda r: f"{r['measure']} under {r['variant']} "
-                            f"({A.Estimate(r['separation'], r['low'], r['high']).text(2)}).")(
-                                part.loc[part["separation"].idxmax()]))
+                         f"{widest['measure']} under {widest['variant']} "
+                         f"({A.Estimate(widest['separation'], widest['low'], widest['high']).text(2)}).")
         lines.append("")
     return lines
 

@@ -281,18 +281,20 @@ def score_against_table(results: Results, negative: str, positives: list[str]) -
     split = results.experiment["split"]
     masks = {d["name"]: d["masks"] for d in results.datasets()}
     rows = []
+
+    def separation(m0: np.ndarray, s0: np.ndarray, m1: np.ndarray, s1: np.ndarray) -> np.ndarray:
+        return m1.mean(1) / s1.mean(1) - m0.mean(1) / s0.mean(1)
+
     for positive in positives:
         _, floor = _floor(results, positive, split)
         floor_map = 100 * floor.mean() if floor is not None else math.nan
-
-        def learned(model: str, positive: str = positive, floor_map: float = floor_map) -> float:
+        gain = {}  # standard mAP on the control above its best blind baseline, per model
+        for model in (m for m in results.models(negative) if m in results.models(positive)):
             keys = [k for k in results.model_cells(positive, model)["key"] if results.has(k, split)]
-            return float(np.mean([100 * results.column(k, split, "ap").mean() for k in keys])) - floor_map
-
-        common = [m for m in results.models(negative) if m in results.models(positive)]
+            gain[model] = float(np.mean([100 * results.column(k, split, "ap").mean() for k in keys])) - floor_map
         # the models that learned the control (5 points above the best blind baseline), else all
-        models = [m for m in common if learned(m) >= LEARNED] or common
-        above = float(np.mean([learned(m) for m in models])) if models else math.nan
+        models = [m for m, g in gain.items() if g >= LEARNED] or list(gain)
+        above = float(np.mean([gain[m] for m in models])) if models else math.nan
         for variant in [v for v in masks[negative] if v in masks[positive] and not v.startswith("recontext")]:
             evaluation = f"masked:{variant}"
             for measure, column in MEASURES.items():
@@ -308,10 +310,6 @@ def score_against_table(results: Results, negative: str, positives: list[str]) -
                     estimates[dataset] = (masked, standard)
                 if len(estimates) < 2:
                     continue
-
-                def separation(m0: np.ndarray, s0: np.ndarray, m1: np.ndarray, s1: np.ndarray) -> np.ndarray:
-                    return m1.mean(1) / s1.mean(1) - m0.mean(1) / s0.mean(1)
-
                 sep = A.boot_queries(separation, [list(estimates[negative]), list(estimates[positive])],
                                      offset=A.offset_of("separation", positive, variant, measure))
                 (m0, s0), (m1, s1) = estimates[negative], estimates[positive]

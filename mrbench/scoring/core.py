@@ -227,7 +227,8 @@ def _resolve_ground_truth(
 ) -> GroundTruth:
     """The ground truth, read with clip length ``clip_len`` if given, else the dataset's, else
     the (first) variant's, else :data:`HL_CLIP_LEN`."""
-    recorded = Variant(variants[0]).clip_len if variants else None
+    first = Variant(variants[0]) if variants else None
+    recorded = first.clip_len if first is not None else None
     fallback = next(value for value in (clip_len, recorded, HL_CLIP_LEN) if value is not None)
     if gt is not None:
         return load_ground_truth(gt, clip_len=fallback)
@@ -241,8 +242,8 @@ def _resolve_ground_truth(
             raise MrbenchError(f"{dataset} split {split!r} is released without answers; "
                                f"score against --split {source.answers}")
         return load_ground_truth(source.load(), clip_len=source.clip_len)
-    if variants:
-        return load_ground_truth(Variant(variants[0]).annotations, clip_len=fallback)
+    if first is not None:
+        return load_ground_truth(first.annotations, clip_len=fallback)
     raise MrbenchError("no ground truth: pass --gt FILE, or --dataset NAME --split SPLIT, or --variant DIR")
 
 
